@@ -1,0 +1,676 @@
+"""``config.toml`` → validated, frozen configuration, once, at the edge.
+
+Layout of the file::
+
+    [daemon] [redis] [audit] [state] [azure] [simulate]   daemon-wide settings
+    [[sources]]    kind + name + the source plugin's keys
+    [[actuators]]  kind + name + the actuator plugin's keys
+    [[targets]]    name, actuator, rules = "rules/x.toml" (optional include), the rule
+                   keys of scalerd.core.rules.Rule, [targets.metrics] (metric → source)
+
+A rule file holds the rule keys of one target (and an optional ``[simulate]``). A target
+that includes one may override any of its keys: tables merge key by key, everything else
+is replaced.
+
+Every problem is reported — all of them, not the first — as ``file:line: key.path:
+message``; a TOML syntax error names its line; nothing invalid is replaced by a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .core.rules import Calendar, MetricSpec, Rule, TargetSpec
+from .errors import ConfigError, ConfigIssue
+from .plugins import ActuatorConfig, PluginConfig, Registry, SourceConfig, VerticalConfig
+from .schedules import CronCalendar, cron_trigger
+from .settings import (
+    AuditSettings,
+    AzureSettings,
+    DaemonSettings,
+    RedisSettings,
+    SimulateSettings,
+    StateSettings,
+)
+from .tomlpaths import KeyPath, TomlLines, format_path
+
+__all__ = ["Config", "RuleFile", "Target", "TargetConfig", "load_config", "load_rule_file"]
+
+# keys a [[targets]] entry has besides the rule keys; a rule file may not set them
+_BINDING_KEYS = ("name", "actuator", "rules", "metrics")
+
+
+class TargetConfig(Rule):
+    """A ``[[targets]]`` entry: a rule plus what it scales and where its metrics come from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    actuator: str = Field(min_length=1)
+    rules: str | None = None
+    # metric name used by the rules → source name (a metric with no entry reads the
+    # source of the same name)
+    metrics: dict[str, str] = {}
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daemon: DaemonSettings = DaemonSettings()
+    redis: RedisSettings | None = None
+    audit: AuditSettings = AuditSettings()
+    state: StateSettings = StateSettings()
+    azure: AzureSettings | None = None
+    simulate: SimulateSettings = SimulateSettings()
+
+
+class RuleFile(Rule):
+    """A rule file read on its own: the rule, and the ``[simulate]`` capacity model to
+    replay it against (merged over the defaults)."""
+
+    simulate: SimulateSettings = SimulateSettings()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One validated target: the core's spec plus the configs of what it is wired to."""
+
+    spec: TargetSpec
+    config: TargetConfig
+    actuator: ActuatorConfig
+    # metric name → the source config it reads
+    sources: Mapping[str, SourceConfig]
+    simulate: SimulateSettings
+    # where the rule came from (for summaries): the included file, if any
+    rule_file: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def identity(self) -> str:
+        """Stable across reloads while the target scales the same thing: its state (windows,
+        cooldowns, scale events) is kept when this is unchanged."""
+        return f"{self.spec.name}|{self.actuator.kind}|{self.actuator.name}"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    daemon: DaemonSettings
+    redis: RedisSettings | None
+    audit: AuditSettings
+    state: StateSettings
+    azure: AzureSettings | None
+    simulate: SimulateSettings
+    sources: Mapping[str, SourceConfig]
+    actuators: Mapping[str, ActuatorConfig]
+    targets: tuple[Target, ...]
+    # hash of the effective configuration, stamped on every audit record
+    version: str
+    calendar: Calendar = field(repr=False, default_factory=CronCalendar)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets) or "none"
+        raise KeyError(f"no target named {name!r} in {self.path} (targets: {known})")
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_config(
+    path: str | Path,
+    *,
+    sources: Registry[Any] | None = None,
+    actuators: Registry[Any] | None = None,
+) -> Config:
+    """Read, merge and validate ``path``; raise :class:`ConfigError` listing every problem."""
+    if sources is None or actuators is None:
+        from .actuators import ACTUATORS
+        from .sources import SOURCES
+
+        sources = sources or SOURCES
+        actuators = actuators or ACTUATORS
+    return _Loader(Path(path), sources, actuators).load()
+
+
+def load_rule_file(path: str | Path) -> RuleFile:
+    """Validate one rule file on its own (``scalerd check``/``simulate`` of a preset)."""
+    file = Path(path)
+    issues = _Issues()
+    raw = issues.parse(file)
+    if raw is None:
+        raise ConfigError(issues.items)
+    for key in _BINDING_KEYS:
+        if key in raw:
+            issues.add(file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file")
+    try:
+        rule = RuleFile.model_validate(raw)
+    except ValidationError as error:
+        issues.from_validation(error, RuleFile, lambda loc: (file, loc, ""))
+        raise ConfigError(issues.items) from None
+    for index, schedule in enumerate(rule.schedule):
+        issues.check_cron(file, ("schedule", index), schedule.cron, schedule.end, schedule.timezone)
+    if issues.items:
+        raise ConfigError(issues.items)
+    return rule
+
+
+# --- the loader --------------------------------------------------------------------------
+
+
+@dataclass
+class _Include:
+    file: Path
+    raw: dict[str, Any]
+
+
+class _Issues:
+    """Collects problems and knows how to place each on its file and line."""
+
+    def __init__(self) -> None:
+        self.items: list[ConfigIssue] = []
+        self._texts: dict[Path, TomlLines] = {}
+
+    def parse(self, file: Path) -> dict[str, Any] | None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as error:
+            self.items.append(ConfigIssue(str(file), None, "", f"cannot read: {error.strerror}"))
+            return None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+            line = int(match.group(1)) if match else None
+            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+            column = f" (column {match.group(2)})" if match else ""
+            self.items.append(ConfigIssue(str(file), line, "", f"TOML syntax error: {message}{column}"))
+            return None
+        self._texts[file] = TomlLines(text)
+        return raw
+
+    def add(self, file: Path, path: KeyPath, message: str, suffix: str = "") -> None:
+        lines = self._texts.get(file)
+        line = lines.line(path) if lines is not None else None
+        self.items.append(ConfigIssue(str(file), line, format_path(path), message + suffix))
+
+    def from_validation(
+        self,
+        error: ValidationError,
+        model: type[BaseModel],
+        place: typing.Callable[[KeyPath], tuple[Path, KeyPath, str]],
+    ) -> None:
+        for detail in error.errors(include_url=False):
+            loc: KeyPath = tuple(detail["loc"])
+            message, below = _describe(detail, model, loc)
+            file, path, suffix = place((*loc, *below))
+            self.add(file, path, message, suffix)
+
+    def check_cron(
+        self, file: Path, path: KeyPath, cron: str, end: str | None, timezone: str, suffix: str = ""
+    ) -> None:
+        for key, expression in (("cron", cron), ("end", end)):
+            if expression is None:
+                continue
+            try:
+                cron_trigger(expression, timezone)
+            except ValueError as problem:
+                self.add(file, (*path, key), f"invalid cron expression: {problem}", suffix)
+
+
+class _Loader:
+    def __init__(self, path: Path, sources: Registry[Any], actuators: Registry[Any]) -> None:
+        self.path = path
+        self.source_plugins = sources
+        self.actuator_plugins = actuators
+        self.issues = _Issues()
+        self.includes: dict[int, _Include] = {}
+        self.inline: dict[int, dict[str, Any]] = {}
+
+    def load(self) -> Config:
+        raw = self.issues.parse(self.path)
+        if raw is None:
+            raise ConfigError(self.issues.items)
+        settings = self._settings(raw)
+        sources = self._plugins(raw, "sources", self.source_plugins, SourceConfig)
+        actuators = self._plugins(raw, "actuators", self.actuator_plugins, ActuatorConfig)
+        calendar = CronCalendar()
+        targets = self._targets(raw, settings, sources, actuators, calendar)
+        if self.issues.items:
+            raise ConfigError(self.issues.items)
+        assert settings is not None
+        return Config(
+            path=self.path,
+            daemon=settings.daemon,
+            redis=settings.redis,
+            audit=settings.audit,
+            state=settings.state,
+            azure=settings.azure,
+            simulate=settings.simulate,
+            sources=sources,
+            actuators=actuators,
+            targets=tuple(targets),
+            version=_version(settings, sources, actuators, targets),
+            calendar=calendar,
+        )
+
+    # --- sections -------------------------------------------------------------------
+
+    def _settings(self, raw: dict[str, Any]) -> _Settings | None:
+        known = set(_Settings.model_fields) | {"sources", "actuators", "targets"}
+        for key in raw:
+            if key not in known:
+                self.issues.add(self.path, (key,), _unknown_key(key, sorted(known)))
+        section = {key: value for key, value in raw.items() if key in _Settings.model_fields}
+        try:
+            return _Settings.model_validate(section)
+        except ValidationError as error:
+            self.issues.from_validation(error, _Settings, lambda loc: (self.path, loc, ""))
+            return None
+
+    def _entries(self, raw: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+        value = raw.get(section, [])
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            self.issues.add(self.path, (section,), f"must be an array of tables: write [[{section}]] entries")
+            return []
+        return list(enumerate(value))
+
+    def _plugins(
+        self,
+        raw: dict[str, Any],
+        section: str,
+        registry: Registry[Any],
+        base: type[PluginConfig],
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for index, entry in self._entries(raw, section):
+            kind = entry.get("kind")
+            if not isinstance(kind, str):
+                self.issues.add(self.path, (section, index), f"missing 'kind' (one of: {', '.join(registry.kinds)})")
+                continue
+            if kind not in registry:
+                close = difflib.get_close_matches(kind, registry.kinds, 1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.issues.add(
+                    self.path,
+                    (section, index, "kind"),
+                    f"unknown {registry.family} kind {kind!r}{hint} (known: {', '.join(registry.kinds)})",
+                )
+                continue
+            model = registry.get(kind).config
+            try:
+                config = model.model_validate(entry)
+            except ValidationError as error:
+                self.issues.from_validation(error, model, lambda loc: (self.path, (section, index, *loc), ""))
+                continue
+            assert isinstance(config, base)
+            if config.name in found:
+                self.issues.add(self.path, (section, index, "name"), f"{registry.family} {config.name!r} is defined twice")
+                continue
+            if isinstance(config, VerticalConfig):
+                for window_index, window in enumerate(config.maintenance_windows()):
+                    self.issues.check_cron(
+                        self.path, (section, index, "maintenance", window_index), window.cron, window.end, window.timezone
+                    )
+            found[config.name] = config
+        return found
+
+    def _targets(
+        self,
+        raw: dict[str, Any],
+        settings: _Settings | None,
+        sources: Mapping[str, SourceConfig],
+        actuators: Mapping[str, ActuatorConfig],
+        calendar: CronCalendar,
+    ) -> list[Target]:
+        targets: list[Target] = []
+        names: set[str] = set()
+        claimed: dict[str, str] = {}
+        for index, entry in self._entries(raw, "targets"):
+            merged, simulate_overlay = self._merge_include(index, entry)
+            if merged is None:
+                continue
+            try:
+                config = TargetConfig.model_validate(merged)
+            except ValidationError as error:
+                self.issues.from_validation(error, TargetConfig, lambda loc, i=index: self._place(i, loc))
+                continue
+            target = self._bind(index, config, sources, actuators, calendar, names, claimed)
+            simulate = self._simulate(index, settings, simulate_overlay)
+            if target is not None and simulate is not None:
+                targets.append(
+                    Target(
+                        spec=target[0],
+                        config=config,
+                        actuator=target[1],
+                        sources=target[2],
+                        simulate=simulate,
+                        rule_file=self.includes[index].file if index in self.includes else None,
+                    )
+                )
+        return targets
+
+    def _merge_include(self, index: int, entry: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        inline = dict(entry)
+        self.inline[index] = inline
+        overlay = inline.pop("simulate", {})
+        include = inline.get("rules")
+        if include is None:
+            return inline, overlay if isinstance(overlay, dict) else {}
+        if not isinstance(include, str):
+            self.issues.add(self.path, ("targets", index, "rules"), "must be the path of a rule file, e.g. 'rules/web-api.toml'")
+            return None, {}
+        file = Path(include) if Path(include).is_absolute() else self.path.parent / include
+        if not file.is_file():
+            self.issues.add(self.path, ("targets", index, "rules"), f"rule file {include!r} not found (looked in {file.parent})")
+            return None, {}
+        included = self.issues.parse(file)
+        if included is None:
+            return None, {}
+        self.includes[index] = _Include(file, included)
+        for key in _BINDING_KEYS:
+            if key in included:
+                self.issues.add(file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file")
+        base = {key: value for key, value in included.items() if key not in _BINDING_KEYS and key != "simulate"}
+        simulate = _deep_merge(included.get("simulate", {}), overlay if isinstance(overlay, dict) else {})
+        return _deep_merge(base, inline), simulate
+
+    def _place(self, index: int, loc: KeyPath) -> tuple[Path, KeyPath, str]:
+        """Which file wrote ``targets[index].<loc>``: the inline entry or its rule file."""
+        include = self.includes.get(index)
+        inline_depth = _depth(self.inline.get(index, {}), loc)
+        if include is not None:
+            included_depth = _depth(include.raw, loc)
+            if included_depth > inline_depth:
+                name = self.inline.get(index, {}).get("name", index)
+                return include.file, loc, f" (rule file of target {name!r})"
+        return self.path, ("targets", index, *loc), ""
+
+    def _simulate(self, index: int, settings: _Settings | None, overlay: dict[str, Any]) -> SimulateSettings | None:
+        base = settings.simulate if settings is not None else SimulateSettings()
+        if not overlay:
+            return base
+        try:
+            return SimulateSettings.model_validate(_deep_merge(base.model_dump(), overlay))
+        except ValidationError as error:
+            self.issues.from_validation(
+                error, SimulateSettings, lambda loc: self._place(index, ("simulate", *loc))
+            )
+            return None
+
+    def _bind(
+        self,
+        index: int,
+        config: TargetConfig,
+        sources: Mapping[str, SourceConfig],
+        actuators: Mapping[str, ActuatorConfig],
+        calendar: CronCalendar,
+        names: set[str],
+        claimed: dict[str, str],
+    ) -> tuple[TargetSpec, ActuatorConfig, dict[str, SourceConfig]] | None:
+        here = ("targets", index)
+        ok = True
+        if config.name in names:
+            self.issues.add(self.path, (*here, "name"), f"target {config.name!r} is defined twice")
+            ok = False
+        names.add(config.name)
+
+        actuator = actuators.get(config.actuator)
+        if actuator is None:
+            known = ", ".join(actuators) or "none defined"
+            self.issues.add(
+                self.path,
+                (*here, "actuator"),
+                f"target {config.name!r} uses actuator {config.actuator!r}, which is not defined (actuators: {known})",
+            )
+            ok = False
+        elif config.actuator in claimed:
+            self.issues.add(
+                self.path,
+                (*here, "actuator"),
+                f"actuator {config.actuator!r} is already scaled by target {claimed[config.actuator]!r}: "
+                "two targets would fight over it",
+            )
+            ok = False
+        else:
+            claimed[config.actuator] = config.name
+
+        bound: dict[str, SourceConfig] = {}
+        metric_specs: dict[str, MetricSpec] = {}
+        used = config.metric_uses()
+        for metric, path in used.items():
+            source_name = config.metrics.get(metric, metric)
+            source = sources.get(source_name)
+            if source is None:
+                known = ", ".join(sources) or "none defined"
+                where = ("metrics", metric) if metric in config.metrics else path
+                file, key, suffix = self._place(index, where)
+                self.issues.add(
+                    file,
+                    key,
+                    f"target {config.name!r} reads metric {metric!r} from source {source_name!r}, "
+                    f"which is not defined (sources: {known})",
+                    suffix,
+                )
+                ok = False
+                continue
+            bound[metric] = source
+            max_age = source.max_age or max(3 * config.interval, timedelta(minutes=1))
+            metric_specs[metric] = MetricSpec(source.name, max_age)
+        for metric in config.metrics:
+            if metric not in used:
+                self.issues.add(
+                    self.path,
+                    (*here, "metrics", metric),
+                    f"no rule of target {config.name!r} reads metric {metric!r} (rules read: {', '.join(used) or 'nothing'})",
+                )
+                ok = False
+
+        for schedule_index, schedule in enumerate(config.schedule):
+            file, key, suffix = self._place(index, ("schedule", schedule_index))
+            self.issues.check_cron(file, key, schedule.cron, schedule.end, schedule.timezone, suffix)
+            ceiling = schedule.maximum or config.maximum
+            if schedule.minimum is not None and schedule.minimum > ceiling:
+                file, key, suffix = self._place(index, ("schedule", schedule_index, "min"))
+                self.issues.add(file, key, f"min ({schedule.minimum}) is above the max in force ({ceiling})", suffix)
+                ok = False
+
+        ladder = None
+        maintenance: tuple[Any, ...] = ()
+        applies_to = frozenset({"up", "down"})
+        if isinstance(actuator, VerticalConfig):
+            ladder = actuator.ladder()
+            maintenance = actuator.maintenance_windows()
+            applies_to = frozenset(getattr(actuator, "maintenance_applies_to", ("up", "down")))
+            ok = self._check_ladder(index, config, len(ladder.tiers)) and ok
+        if not ok or actuator is None:
+            return None
+        spec = TargetSpec(
+            name=config.name,
+            rule=Rule.model_validate(config.model_dump(by_alias=True, exclude=set(_BINDING_KEYS))),
+            metrics=metric_specs,
+            ladder=ladder,
+            maintenance=maintenance,
+            maintenance_applies_to=applies_to,
+            calendar=calendar,
+        )
+        return spec, actuator, bound
+
+    def _check_ladder(self, index: int, config: TargetConfig, tiers: int) -> bool:
+        ok = True
+
+        def problem(path: KeyPath, message: str) -> None:
+            nonlocal ok
+            file, key, suffix = self._place(index, path)
+            self.issues.add(file, key, message, suffix)
+            ok = False
+
+        if config.maximum > tiers:
+            problem(("max",), f"the actuator's ladder has {tiers} tiers: max is a tier position, 1..{tiers}")
+        if config.minimum < 1:
+            problem(("min",), "a ladder cannot scale to zero: min is a tier position, at least 1")
+        for i, threshold in enumerate(config.threshold):
+            if threshold.action.kind == "percent":
+                problem(("threshold", i, "action"), "a percentage of a tier position means nothing: use '+1', '-1' or '=N'")
+        for i, policy in enumerate(config.step):
+            if policy.adjustment_type == "percent":
+                problem(("step", i, "adjustment_type"), "a percentage of a tier position means nothing: use 'change' or 'exact'")
+        return ok
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _depth(raw: Any, path: KeyPath) -> int:
+    """How many leading parts of ``path`` exist in ``raw``."""
+    depth = 0
+    for part in path:
+        if isinstance(part, str) and isinstance(raw, Mapping) and part in raw:
+            raw = raw[part]
+        elif isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw):
+            raw = raw[part]
+        else:
+            return depth
+        depth += 1
+    return depth
+
+
+def _unknown_key(key: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, 1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+_SUBPATH = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PLAIN_TYPES = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "an array",
+    "tuple_type": "an array (e.g. [[key]] tables or key = [...])",
+}
+
+
+def _describe(detail: Any, model: type[BaseModel], loc: KeyPath) -> tuple[str, KeyPath]:
+    """A pydantic error as an ops-readable message, and any key path below ``loc``."""
+    kind, message = detail["type"], detail["msg"]
+    if kind == "extra_forbidden":
+        return _unknown_key(str(loc[-1]), _allowed_keys(model, loc[:-1])), ()
+    if kind == "missing":
+        return "missing required key", ()
+    if kind in _PLAIN_TYPES:
+        return f"must be {_PLAIN_TYPES[kind]} (got {_shown(detail.get('input'))})", ()
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        if message.startswith("@"):
+            sub, _, message = message[1:].partition(": ")
+            below = tuple(int(i) if i else name for name, i in _SUBPATH.findall(sub))
+            return message, below
+        return message, ()
+    message = message.replace("Input should be", "must be", 1)
+    if "input" in detail and not isinstance(detail["input"], dict | list):
+        message += f" (got {_shown(detail['input'])})"
+    return message, ()
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def _allowed_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """The keys a table at ``loc`` (below ``model``) may hold."""
+    current: Any = model
+    for part in loc:
+        current = _element(current, part)
+        if current is None:
+            return []
+    models = [c for c in _candidates(current) if isinstance(c, type) and issubclass(c, BaseModel)]
+    if not models:
+        return []
+    fields = models[0].model_fields
+    return sorted(info.alias or name for name, info in fields.items())
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _candidates(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [c for arg in typing.get_args(annotation) for c in _candidates(arg)]
+    return [annotation]
+
+
+def _element(annotation: Any, part: str | int) -> Any:
+    for candidate in _candidates(annotation):
+        if isinstance(part, str) and isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            for name, info in candidate.model_fields.items():
+                if part in (name, info.alias):
+                    return info.annotation
+        origin = typing.get_origin(candidate)
+        if isinstance(part, int) and origin in (tuple, list):
+            return typing.get_args(candidate)[0]
+        if isinstance(part, str) and origin is dict:
+            return typing.get_args(candidate)[1]
+    return None
+
+
+def _version(
+    settings: _Settings | None,
+    sources: Mapping[str, PluginConfig],
+    actuators: Mapping[str, PluginConfig],
+    targets: Sequence[Target],
+) -> str:
+    document = {
+        "settings": settings.model_dump(mode="json", exclude={"daemon": {"instance"}}) if settings else None,
+        "sources": {name: config.model_dump(mode="json") for name, config in sources.items()},
+        "actuators": {name: config.model_dump(mode="json") for name, config in actuators.items()},
+        "targets": [target.config.model_dump(mode="json", by_alias=True) for target in targets],
+    }
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    return digest[:12]

@@ -1,0 +1,312 @@
+"""``decide``: one evaluation of one target, as a pure function.
+
+The pipeline, each step recorded as a :class:`Reason`:
+
+1. schedule — the bounds in force (a profile may be ramping in);
+2. recommend — every rule proposes, the largest proposal wins;
+3. metric failure — hold, or rise to ``default`` (or the fallback after N failures); never
+   scale in on missing data;
+4. activation / deactivation — KEDA's 0 ↔ 1, straight past stabilization and rate limits;
+5. override — an operator's capacity, straight past them too;
+6. stabilize → cooldown → rate limit → flapping;
+7. bounds — min/max, last of the arithmetic;
+8. holds — ladder transitions, pause, an operation in flight, a closed maintenance window.
+
+``decide`` returns the decision and the state to keep; :func:`record_applied` adds the
+scale event and cooldowns once the actuator has carried the change out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from .aggregate import ingest
+from .bounds import clamp, effective_bounds
+from .flapping import protect
+from .ladder import constrain
+from .limit import cooldown_gate, rate_limit
+from .model import (
+    Capacity,
+    Controls,
+    Decision,
+    NotScaled,
+    Observation,
+    Reason,
+    ScaleEvent,
+    Step,
+    TargetState,
+)
+from .recommend import Evaluation, Proposal, evaluate
+from .rules import Rule, TargetSpec
+from .stabilize import stabilize
+
+__all__ = ["decide", "record_applied"]
+
+
+def decide(
+    target: TargetSpec,
+    state: TargetState,
+    capacity: Capacity,
+    observations: Iterable[Observation],
+    now: datetime,
+) -> tuple[Decision, TargetState]:
+    """Evaluate ``target`` at ``now``; return the decision and the state to keep."""
+    rule = target.rule
+    current = capacity.provisioned
+    steps: list[Reason] = []
+    controls = state.controls.active(now)
+
+    samples, failures = ingest(state.samples, observations, _retention(target), now)
+    bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
+    if schedule_reason is not None:
+        steps.append(replace(schedule_reason, before=current, after=current))
+
+    evaluation = evaluate(rule, target.metrics, samples, failures, capacity, state, target.ladder, now)
+    best = evaluation.best()
+    raw = best.replicas if best is not None else current
+    steps.append(_recommended(evaluation, best, current, raw))
+    value = raw
+
+    consecutive_failures = state.consecutive_failures + 1 if evaluation.failed else 0
+    total_failure = bool(evaluation.failed) and all(r.value is None for r in evaluation.inputs)
+    if evaluation.failed:
+        value, reason = _failure_floor(rule, evaluation, value, current, bounds.default, consecutive_failures, total_failure)
+        steps.append(reason)
+
+    direct = False  # KEDA activation and operator overrides bypass windows and rate limits
+    floor = 1
+    last_active_at = state.last_active_at
+    if bounds.minimum == 0 and rule.track:
+        if evaluation.active or last_active_at is None:
+            last_active_at = now
+        zero = _zero(rule, evaluation.active, value, current, last_active_at, now)
+        if zero is not None:
+            steps.append(zero)
+            value, direct = zero.after, True
+            floor = 0 if value == 0 else 1
+
+    override = controls.override
+    if override is None and rule.override is not None:
+        if rule.override.until is None or now < rule.override.until:
+            override = rule.override.capacity
+    if override is not None:
+        steps.append(Reason(Step.OVERRIDE, value, override, f"manual override to {override}", {}, NotScaled.OVERRIDE))
+        value, direct, floor = override, True, 0 if override == 0 else 1
+
+    recommendations = state.recommendations
+    if not total_failure:
+        stabilized, recommendations, reason = stabilize(value, current, recommendations, rule.behavior, now)
+        if not direct:
+            steps.append(reason)
+            value = stabilized
+
+    if not (direct or total_failure):
+        step_led = best is not None and best.kind == "step" and best.replicas == value
+        cooling = cooldown_gate(value, current, state, now, step_led)
+        if cooling is not None:
+            steps.append(cooling)
+            value = cooling.after
+        limited = rate_limit(value, current, state.events, rule.behavior, now)
+        if limited is not None:
+            steps.append(limited)
+            value = limited.after
+        if rule.flapping_protection and value < current:
+            ladder = target.ladder
+            size = ladder.units if ladder is not None else float
+            flapping = protect(value, current, evaluation.out_triggers, size)
+            if flapping is not None:
+                steps.append(flapping)
+                value = flapping.after
+
+    bounded = clamp(value, bounds, floor)
+    if bounded is not None:
+        steps.append(bounded)
+        value = bounded.after
+
+    value = _holds(target, controls, capacity, value, steps, now)
+
+    decision = Decision(
+        target=target.name,
+        at=now,
+        current=capacity,
+        recommended=raw,
+        desired=value,
+        steps=tuple(steps),
+        inputs=evaluation.inputs,
+        rules=evaluation.rules,
+        not_scaled_reason=_not_scaled(steps, current, value),
+        cooldown=_cooldown(rule, best, current, value),
+        tier=target.ladder.tier(value).name if target.ladder is not None and value > 0 else None,
+        restarts=target.ladder is not None and value != current and target.ladder.tier(value).restarts,
+    )
+    new_state = replace(
+        state,
+        samples=samples,
+        recommendations=recommendations,
+        consecutive_failures=consecutive_failures,
+        last_active_at=last_active_at,
+        controls=controls,
+    )
+    return decision, new_state
+
+
+def record_applied(target: TargetSpec, state: TargetState, decision: Decision, at: datetime) -> TargetState:
+    """The state after the actuator carried out ``decision`` at ``at``: the scale event for
+    the rate-limit periods, and the cooldowns it starts."""
+    before, after = decision.current.provisioned, decision.desired
+    if before == after:
+        return state
+    oldest = at - target.rule.behavior.longest_period
+    events = tuple(event for event in state.events if event.at > oldest)
+    events += (ScaleEvent(at, before, after),)
+    until = at + decision.cooldown
+    if after > before:
+        cooling = state.scale_out_cooldown_until is not None and at < state.scale_out_cooldown_until
+        return replace(
+            state,
+            events=events,
+            scale_out_cooldown_until=until,
+            # a scale-out also (re)starts the scale-in cooldown, cutting a longer one short
+            scale_in_cooldown_until=until,
+            scale_out_base=state.scale_out_base if cooling else before,
+        )
+    return replace(state, events=events, scale_in_cooldown_until=until)
+
+
+def _retention(target: TargetSpec) -> timedelta:
+    longest_age = max((spec.max_age for spec in target.metrics.values()), default=timedelta(0))
+    return max(target.rule.longest_window(), longest_age) + target.rule.interval
+
+
+def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, raw: int) -> Reason:
+    if best is None:
+        detail = "no rule proposes a change"
+    else:
+        detail = f"'{best.rule}' proposes {best.replicas}"
+        if len(evaluation.proposals) > 1:
+            detail += " (largest of " + ", ".join(str(p.replicas) for p in evaluation.proposals) + ")"
+    holds = NotScaled.WITHIN_TOLERANCE if evaluation.within_tolerance else NotScaled.NO_CHANGE_RECOMMENDED
+    return Reason(Step.RECOMMENDED, current, raw, detail, {"proposals": len(evaluation.proposals)}, holds)
+
+
+def _failure_floor(
+    rule: Rule,
+    evaluation: Evaluation,
+    value: int,
+    current: int,
+    default: int | None,
+    consecutive: int,
+    total: bool,
+) -> tuple[int, Reason]:
+    floor, why = current, "hold (never scale in on missing data)"
+    if default is not None and default > floor:
+        floor, why = default, f"rise to default {default}"
+    fallback = rule.fallback
+    # KEDA: the fallback starts once the failures *exceed* failureThreshold
+    if fallback is not None and consecutive > fallback.failure_threshold and fallback.replicas > floor:
+        floor, why = fallback.replicas, f"{consecutive} failures in a row: fallback {fallback.replicas}"
+    after = floor if total else max(value, floor)
+    scope = "every metric" if total else ", ".join(evaluation.failed)
+    return after, Reason(
+        Step.METRIC_FAILURE,
+        value,
+        after,
+        f"{scope} failed: {why}",
+        {"failed": list(evaluation.failed), "consecutive": consecutive},
+        NotScaled.METRIC_FAILURE,
+    )
+
+
+def _zero(
+    rule: Rule,
+    active: bool | None,
+    value: int,
+    current: int,
+    last_active_at: datetime | None,
+    now: datetime,
+) -> Reason | None:
+    if current == 0:
+        if active:
+            woken = max(1, rule.minimum)
+            return Reason(Step.ACTIVATION, value, woken, f"a trigger is active: scale from zero to {woken}", {})
+        return Reason(Step.DEACTIVATION, value, 0, "no trigger is active: stay at zero", {}, NotScaled.INACTIVE)
+    if active is False and value <= current and last_active_at is not None:
+        idle = now - last_active_at
+        if idle > rule.idle_before_zero:  # KEDA: lastActiveTime + cooldownPeriod < now
+            return Reason(
+                Step.DEACTIVATION,
+                value,
+                0,
+                f"every trigger inactive for {idle.total_seconds():g}s: scale to zero",
+                {"idle_s": idle.total_seconds()},
+            )
+    return None
+
+
+def _holds(
+    target: TargetSpec,
+    controls: Controls,
+    capacity: Capacity,
+    value: int,
+    steps: list[Reason],
+    now: datetime,
+) -> int:
+    current = capacity.provisioned
+
+    def hold(code: Step, detail: str, holds: NotScaled, data: dict[str, object] | None = None) -> int:
+        steps.append(Reason(code, value, current, detail, data or {}, holds))
+        return current
+
+    if value != current and target.ladder is not None:
+        moved = constrain(current, value, target.ladder)
+        if moved is not None:
+            steps.append(moved)
+            value = moved.after
+    if value == current:
+        return value
+    pause = controls.pause or target.rule.pause
+    if pause == "all":
+        return hold(Step.PAUSED, "scaling is paused", NotScaled.PAUSED)
+    if pause == "scale_in" and value < current:
+        return hold(Step.PAUSED, "scale-in is paused", NotScaled.PAUSED)
+    if pause == "scale_out" and value > current:
+        return hold(Step.PAUSED, "scale-out is paused", NotScaled.PAUSED)
+    if capacity.operation is not None:
+        return hold(
+            Step.IN_FLIGHT,
+            f"operation {capacity.operation} is still in flight",
+            NotScaled.IN_FLIGHT,
+            {"operation": capacity.operation},
+        )
+    direction = "up" if value > current else "down"
+    if target.maintenance and direction in target.maintenance_applies_to:
+        calendar = target.calendar
+        assert calendar is not None  # TargetSpec guarantees it
+        if not any(calendar.opened_at(window, now) is not None for window in target.maintenance):
+            return hold(Step.MAINTENANCE_WINDOW, "outside every maintenance window", NotScaled.MAINTENANCE_WINDOW)
+    return value
+
+
+def _not_scaled(steps: list[Reason], current: int, desired: int) -> NotScaled | None:
+    if desired != current:
+        return None
+    for step in reversed(steps):
+        if step.after == current and step.before != current and step.holds_as is not None:
+            return step.holds_as
+    for step in steps:
+        if step.code in (Step.METRIC_FAILURE, Step.DEACTIVATION) and step.holds_as is not None:
+            return step.holds_as
+    recommended = next(step for step in steps if step.code == Step.RECOMMENDED)
+    return recommended.holds_as
+
+
+def _cooldown(rule: Rule, best: Proposal | None, current: int, desired: int) -> timedelta:
+    if desired > current:
+        own = best.cooldown if best is not None and best.replicas > current else timedelta(0)
+        return max(rule.cooldown.up, own)
+    if desired < current:
+        own = best.cooldown if best is not None and best.replicas < current else timedelta(0)
+        return max(rule.cooldown.down, own)
+    return timedelta(0)

@@ -1,0 +1,324 @@
+"""The values the core takes and returns.
+
+Everything here is a frozen, slotted dataclass: observations and capacity come in, a
+:class:`Decision` and the next :class:`TargetState` go out. Times are aware UTC datetimes
+supplied by the caller; nothing in the core reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = [
+    "Capacity",
+    "Controls",
+    "Decision",
+    "Direction",
+    "InputReport",
+    "NotScaled",
+    "Observation",
+    "Reason",
+    "Recommendation",
+    "RuleReport",
+    "Sample",
+    "ScaleEvent",
+    "Step",
+    "TargetState",
+]
+
+Direction = Literal["up", "down"]
+PauseMode = Literal["all", "scale_in", "scale_out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One data point of a metric: the time it describes and its value."""
+
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one read of one metric produced: data points, or the error that stopped it.
+
+    A failed read is an ``Observation`` with ``error`` set, never an exception and never
+    a zero: the core treats it as a metric failure (no scale-in on missing data).
+    """
+
+    metric: str
+    samples: tuple[Sample, ...] = ()
+    error: str | None = None
+
+    @classmethod
+    def value(cls, metric: str, at: datetime, value: float) -> Observation:
+        return cls(metric, (Sample(at, value),))
+
+    @classmethod
+    def failed(cls, metric: str, error: str) -> Observation:
+        return cls(metric, (), error)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Current capacity as the actuator reports it.
+
+    ``provisioned`` is what was asked for (replicas still starting included; the tier
+    position for a ladder), ``ready`` what is serving. ``operation`` names a change still
+    in flight (an Azure long-running operation), during which the target holds.
+    """
+
+    provisioned: int
+    ready: int
+    operation: str | None = None
+
+    @classmethod
+    def steady(cls, replicas: int) -> Capacity:
+        return cls(replicas, replicas)
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A raw (unstabilized) recommendation, kept for the stabilization windows."""
+
+    at: datetime
+    replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleEvent:
+    """A change that was applied; rate-limit periods are reconstructed from these."""
+
+    at: datetime
+    before: int
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """Operator controls: pause (all, scale-in or scale-out) and a manual override.
+
+    Each may carry an expiry; an expired control is dropped at the next decision.
+    """
+
+    pause: PauseMode | None = None
+    pause_until: datetime | None = None
+    override: int | None = None
+    override_until: datetime | None = None
+
+    def active(self, now: datetime) -> Controls:
+        pause, pause_until = self.pause, self.pause_until
+        if pause_until is not None and now >= pause_until:
+            pause, pause_until = None, None
+        override, override_until = self.override, self.override_until
+        if override_until is not None and now >= override_until:
+            override, override_until = None, None
+        if (pause, pause_until, override, override_until) == (
+            self.pause,
+            self.pause_until,
+            self.override,
+            self.override_until,
+        ):
+            return self
+        return Controls(pause, pause_until, override, override_until)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """Everything the core remembers about one target between decisions.
+
+    The daemon persists it after every tick (so a restart keeps windows and cooldowns);
+    ``simulate`` threads it through its loop. Treat it as immutable: the core returns a
+    new one.
+    """
+
+    samples: Mapping[str, tuple[Sample, ...]] = field(default_factory=dict)
+    recommendations: tuple[Recommendation, ...] = ()
+    events: tuple[ScaleEvent, ...] = ()
+    scale_out_cooldown_until: datetime | None = None
+    scale_in_cooldown_until: datetime | None = None
+    # Capacity before the scale-out that started the current scale-out cooldown: AWS step
+    # scaling counts the capacity that scale-out added as part of the next one.
+    scale_out_base: int | None = None
+    consecutive_failures: int = 0
+    # KEDA's lastActiveTime: when a trigger was last above its activation threshold (or,
+    # if none has been seen yet, when inactivity was first seen)
+    last_active_at: datetime | None = None
+    controls: Controls = field(default_factory=Controls)
+
+    def with_controls(self, controls: Controls) -> TargetState:
+        return replace(self, controls=controls)
+
+
+class Step(StrEnum):
+    """Reason codes of the decision pipeline, in the order the steps run."""
+
+    SCHEDULE = "schedule"
+    RECOMMENDED = "recommended"
+    METRIC_FAILURE = "metric_failure"
+    ACTIVATION = "activation"
+    DEACTIVATION = "deactivation"
+    OVERRIDE = "override"
+    SCALE_UP_STABILIZED = "scale_up_stabilized"
+    SCALE_DOWN_STABILIZED = "scale_down_stabilized"
+    COOLDOWN = "cooldown"
+    SCALE_UP_LIMIT = "scale_up_limit"
+    SCALE_DOWN_LIMIT = "scale_down_limit"
+    SCALING_DISABLED = "scaling_disabled"
+    FLAPPING = "flapping"
+    TRANSITION = "transition"
+    TOO_MANY = "too_many_replicas"
+    TOO_FEW = "too_few_replicas"
+    PAUSED = "paused"
+    IN_FLIGHT = "operation_in_flight"
+    MAINTENANCE_WINDOW = "maintenance_window"
+
+
+class NotScaled(StrEnum):
+    """Why a decision left capacity where it was (in the spirit of AWS's NotScaledReasons)."""
+
+    NO_CHANGE_RECOMMENDED = "NoChangeRecommended"
+    WITHIN_TOLERANCE = "WithinTolerance"
+    METRIC_FAILURE = "MetricFailure"
+    INACTIVE = "Inactive"
+    OVERRIDE = "ManualOverride"
+    STABILIZATION = "StabilizationWindow"
+    COOLDOWN = "CooldownActive"
+    RATE_LIMITED = "RateLimited"
+    SCALING_DISABLED = "ScalingDisabled"
+    FLAPPING = "AnticipatedFlapping"
+    TRANSITION = "TransitionNotAllowed"
+    AT_MAX = "AlreadyAtMax"
+    AT_MIN = "AlreadyAtMin"
+    PAUSED = "Paused"
+    IN_FLIGHT = "OperationInFlight"
+    MAINTENANCE_WINDOW = "OutsideMaintenanceWindow"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One step of the pipeline: what it did to the capacity, and why, with its numbers."""
+
+    code: Step
+    before: int
+    after: int
+    detail: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    # the not-scaled reason this step stands for when it is what kept capacity unchanged
+    holds_as: NotScaled | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": str(self.code),
+            "before": self.before,
+            "after": self.after,
+            "detail": self.detail,
+        }
+        if self.data:
+            out["data"] = dict(self.data)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class InputReport:
+    """One metric as a rule saw it: the aggregated value, or why there is none."""
+
+    metric: str
+    source: str
+    value: float | None
+    aggregation: str
+    window_s: float
+    points: int
+    age_s: float | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "source": self.source,
+            "value": self.value,
+            "aggregation": self.aggregation,
+            "window_s": self.window_s,
+            "points": self.points,
+            "age_s": self.age_s,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReport:
+    """One rule's verdict: did it fire, and which capacity did it propose."""
+
+    rule: str
+    kind: Literal["track", "threshold", "step"]
+    fired: bool
+    proposed: int | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "fired": self.fired,
+            "proposed": self.proposed,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one evaluation of one target, with the reason for every step.
+
+    The audit record is this value serialized; nothing re-describes it.
+    """
+
+    target: str
+    at: datetime
+    current: Capacity
+    recommended: int
+    desired: int
+    steps: tuple[Reason, ...]
+    inputs: tuple[InputReport, ...]
+    rules: tuple[RuleReport, ...]
+    not_scaled_reason: NotScaled | None
+    # how long scaling in this direction waits after this change is applied
+    cooldown: timedelta = timedelta(0)
+    # the ladder tier names, and whether moving between them restarts the resource
+    tier: str | None = None
+    restarts: bool = False
+
+    @property
+    def direction(self) -> Direction | None:
+        if self.desired > self.current.provisioned:
+            return "up"
+        if self.desired < self.current.provisioned:
+            return "down"
+        return None
+
+    @property
+    def changes(self) -> bool:
+        return self.desired != self.current.provisioned
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "at": self.at.isoformat(),
+            "current": {
+                "provisioned": self.current.provisioned,
+                "ready": self.current.ready,
+                "operation": self.current.operation,
+            },
+            "recommended": self.recommended,
+            "desired": self.desired,
+            "tier": self.tier,
+            "restarts": self.restarts,
+            "steps": [step.as_dict() for step in self.steps],
+            "inputs": [report.as_dict() for report in self.inputs],
+            "rules": [report.as_dict() for report in self.rules],
+            "not_scaled_reason": str(self.not_scaled_reason) if self.not_scaled_reason else None,
+            "cooldown_s": self.cooldown.total_seconds(),
+        }

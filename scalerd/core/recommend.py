@@ -1,0 +1,297 @@
+"""Rules → proposed capacities → one raw recommendation.
+
+Every rule group proposes a capacity or abstains, and the largest proposal wins. That one
+rule covers the combinations the anchors use:
+
+* HPA / KEDA: several metrics, take the max;
+* Azure Monitor autoscale: scale out if *any* out-rule fires (largest result), scale in
+  only if *all* in-rules fire (the smallest reduction) — a rule set with in-rules that do
+  not all fire proposes the current capacity, which blocks scale-in;
+* AWS: when several policies trigger, the one giving the largest capacity wins.
+
+A metric that failed makes its rules abstain; the caller then forbids scale-in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .aggregate import read_metric
+from .model import Capacity, InputReport, RuleReport, Sample, TargetState
+from .rules import Ladder, MetricSpec, Rule, StepPolicy, Tolerance, Track
+
+__all__ = ["Evaluation", "OutTrigger", "Proposal", "evaluate", "track_replicas"]
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    rule: str
+    kind: str
+    replicas: int
+    cooldown: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class OutTrigger:
+    """A scale-out condition, kept to project it at a smaller capacity (flapping check)."""
+
+    rule: str
+    value: float
+    per_instance: bool
+    fires: Callable[[float], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    inputs: tuple[InputReport, ...]
+    rules: tuple[RuleReport, ...]
+    proposals: tuple[Proposal, ...]
+    failed: tuple[str, ...]
+    within_tolerance: bool
+    active: bool | None  # any tracked metric above its activation threshold; None if unknown
+    out_triggers: tuple[OutTrigger, ...]
+
+    def best(self) -> Proposal | None:
+        return max(self.proposals, key=lambda proposal: proposal.replicas, default=None)
+
+
+class _Reader:
+    """Aggregates each (metric, aggregation, window) once per evaluation."""
+
+    def __init__(
+        self,
+        samples: Mapping[str, tuple[Sample, ...]],
+        metrics: Mapping[str, MetricSpec],
+        failures: Mapping[str, str],
+        now: datetime,
+    ) -> None:
+        self._samples, self._metrics, self._failures, self._now = samples, metrics, failures, now
+        self.reports: dict[tuple[str, str, timedelta], InputReport] = {}
+
+    def read(self, metric: str, aggregation: str, window: timedelta) -> InputReport:
+        key = (metric, aggregation, window)
+        report = self.reports.get(key)
+        if report is None:
+            spec = self._metrics[metric]
+            report = read_metric(
+                metric,
+                spec.source,
+                self._samples.get(metric, ()),
+                aggregation,
+                window,
+                spec.max_age,
+                self._failures.get(metric),
+                self._now,
+            )
+            self.reports[key] = report
+        return report
+
+
+def _within(ratio: float, tolerance: Tolerance) -> bool:
+    # Kubernetes (1.33+): no change while 1 - down <= ratio <= 1 + up, bounds inclusive
+    return 1.0 - tolerance.down <= ratio <= 1.0 + tolerance.up
+
+
+def track_replicas(
+    track: Track, value: float, capacity: Capacity, tolerance: Tolerance
+) -> tuple[int, bool, str]:
+    """The HPA replica calculator for one metric: (replicas, within tolerance, arithmetic).
+
+    ``utilization`` and ``average`` values are averages over the *ready* replicas. Replicas
+    still starting count as 0 % of target when scaling up and as 100 % when scaling down,
+    so a scale-up under way is not asked for twice.
+    """
+    provisioned = capacity.provisioned
+    target = track.target
+    if track.type == "total":
+        if provisioned == 0:
+            desired = math.ceil(value / target)
+            return desired, False, f"ceil({value:g} / {target:g}) = {desired}"
+        ratio = value / (target * provisioned)
+        if _within(ratio, tolerance):
+            return provisioned, True, f"ratio {value:g} / ({target:g} x {provisioned}) = {ratio:.3f} within tolerance"
+        desired = math.ceil(value / target)
+        return desired, False, f"ratio {ratio:.3f}; ceil({value:g} / {target:g}) = {desired}"
+
+    ready = min(capacity.ready, provisioned)
+    if ready == 0:
+        return provisioned, True, "no ready replica reports the metric: hold"
+    ratio = value / target
+    if ready == provisioned:
+        if _within(ratio, tolerance):
+            return provisioned, True, f"ratio {value:g} / {target:g} = {ratio:.3f} within tolerance"
+        desired = math.ceil(ratio * ready)
+        return desired, False, f"ceil({ready} x {value:g} / {target:g}) = {desired}"
+
+    starting = provisioned - ready
+    if ratio > 1.0:
+        assumed, note = 0.0, f"{starting} starting counted as 0"
+    elif ratio < 1.0:
+        assumed = max(100.0, target) if track.type == "utilization" else target
+        note = f"{starting} starting counted as {assumed:g}"
+    else:
+        assumed, note = target, "exactly at target"
+    adjusted = (value * ready + assumed * starting) / (target * provisioned)
+    crossed = (ratio < 1.0 < adjusted) or (ratio > 1.0 > adjusted)
+    if _within(adjusted, tolerance) or crossed:
+        return provisioned, True, f"ratio {ratio:.3f}, {note}: {adjusted:.3f}, no change"
+    desired = math.ceil(adjusted * provisioned)
+    if (adjusted < 1.0 and desired > provisioned) or (adjusted > 1.0 and desired < provisioned):
+        desired = provisioned
+    return desired, False, f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {provisioned}) = {desired}"
+
+
+def _track_on_ladder(
+    track: Track, value: float, position: int, ladder: Ladder, tolerance: Tolerance
+) -> tuple[int, bool, str]:
+    """Tracking on a vertical ladder: size the need in tier units, pick the smallest tier."""
+    units = ladder.units(position)
+    ratio = value / track.target if track.type != "total" else value / (track.target * units)
+    if _within(ratio, tolerance):
+        return position, True, f"ratio {ratio:.3f} within tolerance"
+    needed = units * ratio
+    desired = ladder.position_for_units(needed)
+    if ratio > 1.0 and desired <= position:
+        desired = min(position + 1, len(ladder.tiers))
+    if ratio < 1.0 and desired > position:
+        desired = position
+    return desired, False, (
+        f"ratio {ratio:.3f}: needs {needed:.2f} units of {units:g} -> tier {ladder.tier(desired).name}"
+    )
+
+
+def evaluate(
+    rule: Rule,
+    metrics: Mapping[str, MetricSpec],
+    samples: Mapping[str, tuple[Sample, ...]],
+    failures: Mapping[str, str],
+    capacity: Capacity,
+    state: TargetState,
+    ladder: Ladder | None,
+    now: datetime,
+) -> Evaluation:
+    reader = _Reader(samples, metrics, failures, now)
+    current = capacity.provisioned
+    reports: list[RuleReport] = []
+    proposals: list[Proposal] = []
+    triggers: list[OutTrigger] = []
+    within = False
+    any_active = any_unknown = False
+
+    for track in rule.track:
+        read = reader.read(track.metric, track.aggregation, track.window)
+        if read.value is None:
+            reports.append(RuleReport(track.label, "track", False, None, f"metric failed: {read.error}"))
+            any_unknown = True
+            continue
+        # KEDA: a trigger is active when its value is strictly above the activation threshold
+        any_active = any_active or read.value > track.activation
+        if ladder is not None:
+            replicas, held, detail = _track_on_ladder(track, read.value, current, ladder, rule.tolerance)
+        else:
+            replicas, held, detail = track_replicas(track, read.value, capacity, rule.tolerance)
+        within = within or held
+        reports.append(RuleReport(track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"))
+        proposals.append(Proposal(track.label, "track", replicas, timedelta(0)))
+
+    _evaluate_thresholds(rule, reader, current, reports, proposals, triggers)
+    for policy in rule.step:
+        _evaluate_step(policy, reader, current, state, now, reports, proposals, triggers)
+
+    failed = tuple(
+        sorted({report.metric for report in reader.reports.values() if report.error is not None})
+    )
+    return Evaluation(
+        inputs=tuple(reader.reports.values()),
+        rules=tuple(reports),
+        proposals=tuple(proposals),
+        failed=failed,
+        within_tolerance=within,
+        active=True if any_active else (None if any_unknown or not rule.track else False),
+        out_triggers=tuple(triggers),
+    )
+
+
+def _evaluate_thresholds(
+    rule: Rule,
+    reader: _Reader,
+    current: int,
+    reports: list[RuleReport],
+    proposals: list[Proposal],
+    triggers: list[OutTrigger],
+) -> None:
+    outs: list[Proposal] = []
+    ins: list[Proposal] = []
+    every_in_rule_fires = True
+    has_in_rules = False
+    for threshold in rule.threshold:
+        condition = threshold.when
+        read = reader.read(condition.metric, condition.aggregation, condition.window)
+        out = threshold.scales_out
+        has_in_rules = has_in_rules or not out
+        if read.value is None:
+            reports.append(RuleReport(threshold.label, "threshold", False, None, f"metric failed: {read.error}"))
+            every_in_rule_fires = every_in_rule_fires and out
+            continue
+        if out:
+            triggers.append(OutTrigger(threshold.label, read.value, threshold.per_instance, condition.holds))
+        if not condition.holds(read.value):
+            reports.append(RuleReport(threshold.label, "threshold", False, None, f"{condition.metric}={read.value:g}: does not hold"))
+            every_in_rule_fires = every_in_rule_fires and out
+            continue
+        result = threshold.action.apply(current)
+        result = max(result, current) if out else max(min(result, current), 0)
+        reports.append(RuleReport(threshold.label, "threshold", True, result, f"{condition.metric}={read.value:g}: {threshold.action} from {current}"))
+        (outs if out else ins).append(Proposal(threshold.label, "threshold", result, threshold.cooldown))
+    if outs:
+        proposals.append(max(outs, key=lambda proposal: proposal.replicas))
+    elif has_in_rules and every_in_rule_fires and ins:
+        proposals.append(max(ins, key=lambda proposal: proposal.replicas))
+    elif has_in_rules:
+        proposals.append(Proposal("scale-in rules (not all fire)", "threshold", current, timedelta(0)))
+
+
+def _evaluate_step(
+    policy: StepPolicy,
+    reader: _Reader,
+    current: int,
+    state: TargetState,
+    now: datetime,
+    reports: list[RuleReport],
+    proposals: list[Proposal],
+    triggers: list[OutTrigger],
+) -> None:
+    read = reader.read(policy.metric, policy.aggregation, policy.window)
+    if read.value is None:
+        reports.append(RuleReport(policy.label, "step", False, None, f"metric failed: {read.error}"))
+        return
+    if policy.scale_out_steps:
+        triggers.append(OutTrigger(policy.label, read.value, policy.per_instance, _step_fires_out(policy)))
+    step = policy.step_for(read.value)
+    breach = read.value - policy.threshold
+    if step is None:
+        reports.append(RuleReport(policy.label, "step", False, None, f"{policy.metric}={read.value:g}: breach {breach:+g} matches no step"))
+        return
+    base = current
+    cooling = state.scale_out_cooldown_until is not None and now < state.scale_out_cooldown_until
+    if policy.adjusts_up(step) and cooling and state.scale_out_base is not None:
+        # AWS: during a scale-out cooldown the capacity the initiating scale-out added
+        # counts toward this one; only a larger scale-out goes through.
+        base = state.scale_out_base
+    result, note = policy.adjusted(base, step)
+    result = max(result, current) if policy.adjusts_up(step) else max(min(result, current), 0)
+    if base != current:
+        note += f" (from {base}, the capacity before the scale-out in cooldown)"
+    reports.append(RuleReport(policy.label, "step", True, result, f"{policy.metric}={read.value:g}: breach {breach:+g}: {note}"))
+    proposals.append(Proposal(policy.label, "step", result, policy.cooldown))
+
+
+def _step_fires_out(policy: StepPolicy) -> Callable[[float], bool]:
+    def fires(value: float) -> bool:
+        step = policy.step_for(value)
+        return step is not None and policy.adjusts_up(step)
+
+    return fires

@@ -1,0 +1,760 @@
+"""The rule language: what ops write in ``[[targets]]`` and ``rules/*.toml``, validated.
+
+Each form keeps the spelling of the system ops learned it from:
+
+* ``[[track]]`` — target tracking, the Kubernetes HPA / KEDA arithmetic;
+* ``[[threshold]]`` — Azure Monitor autoscale rules, ``when = "Percentage CPU > 75 avg 5m"``,
+  ``action = "+2" | "-1" | "+50%" | "=10"``;
+* ``[[step]]`` — AWS step scaling, bounds as offsets from the alarm threshold;
+* ``[behavior]`` — the Kubernetes HPA ``behavior`` field (windows, policies, select);
+* ``[[schedule]]`` — recurring profiles (cron + IANA time zone) that move min/max/default.
+
+The models are frozen pydantic models with ``extra="forbid"``: an unknown key is an
+error, never ignored. Cross-field checks raise ``ValueError`` whose message may start with
+``@sub.path:``, which the config loader turns into a precise key path and line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .durations import Duration, format_duration
+
+__all__ = [
+    "Action",
+    "Aggregation",
+    "Behavior",
+    "Calendar",
+    "Condition",
+    "Cooldown",
+    "CronWindow",
+    "Fallback",
+    "Ladder",
+    "MetricSpec",
+    "Override",
+    "Policy",
+    "Rule",
+    "ScalingRules",
+    "Schedule",
+    "StepAdjustment",
+    "StepPolicy",
+    "TargetSpec",
+    "ThresholdRule",
+    "Tier",
+    "Tolerance",
+    "Track",
+    "located",
+]
+
+SECOND = timedelta(seconds=1)
+
+
+def located(path: str, message: str) -> ValueError:
+    """A validation error that names the key below the model it was raised in."""
+    return ValueError(f"@{path}: {message}")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+# --- aggregation ------------------------------------------------------------------------
+
+_AGGREGATION_ALIASES = {
+    "avg": "avg",
+    "average": "avg",
+    "mean": "avg",
+    "min": "min",
+    "minimum": "min",
+    "max": "max",
+    "maximum": "max",
+    "total": "total",
+    "sum": "total",
+    "count": "count",
+    "last": "last",
+}
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
+
+
+def normalize_aggregation(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("aggregation must be a string")
+    lowered = value.strip().lower()
+    if lowered in _AGGREGATION_ALIASES:
+        return _AGGREGATION_ALIASES[lowered]
+    match = _PERCENTILE.fullmatch(lowered)
+    if match and 0 < float(match.group(1)) < 100:
+        return lowered
+    raise ValueError(
+        f"unknown aggregation {value!r}: use avg, min, max, total, count, last or a "
+        "percentile such as p95"
+    )
+
+
+Aggregation = Annotated[str, Field(description="avg|min|max|total|count|last|pNN")]
+
+
+# --- target tracking -------------------------------------------------------------------
+
+
+class Track(Spec):
+    """Keep a metric at a target (HPA/KEDA arithmetic).
+
+    ``type`` says what the metric measures:
+
+    * ``utilization`` — per-replica average in percent (HPA ``Utilization``);
+    * ``average`` — per-replica average of any value (HPA ``Pods`` / ``AverageValue``);
+    * ``total`` — a total across replicas such as a queue length, held at ``target`` per
+      replica (HPA ``External`` ``AverageValue``; KEDA's queue scalers).
+    """
+
+    name: str | None = None
+    metric: str = Field(min_length=1)
+    type: Literal["utilization", "average", "total"]
+    target: float = Field(gt=0)
+    aggregation: str = "last"
+    window: Duration = timedelta(0)
+    activation: float = Field(0.0, ge=0)
+
+    _aggregation = field_validator("aggregation", mode="before")(normalize_aggregation)
+
+    @model_validator(mode="after")
+    def _window_for_aggregation(self) -> Track:
+        if self.window <= timedelta(0) and self.aggregation != "last":
+            raise located("window", f"aggregation {self.aggregation!r} needs a window, e.g. '1m'")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.metric} {self.type} target {self.target:g}"
+
+
+class Tolerance(Spec):
+    """The dead band around a ratio of 1 in which tracking recommends no change (inclusive)."""
+
+    # Kubernetes allows values above 1: a scale-down tolerance of 1 or more never scales in
+    up: float = Field(0.1, ge=0)
+    down: float = Field(0.1, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"up": value, "down": value}
+        return value
+
+
+# --- Azure Monitor autoscale threshold rules ----------------------------------------------
+
+_CONDITION = re.compile(
+    r"^\s*(?P<metric>.+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<threshold>[-+]?\d+(?:\.\d+)?)"
+    r"(?:\s+(?P<aggregation>[A-Za-z0-9.]+)\s+(?P<window>\S+))?\s*$"
+)
+_OPS: Mapping[str, Callable[[float, float], bool]] = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+class Condition(Spec):
+    """``"Percentage CPU > 75 avg 5m"``: metric, comparison, threshold, aggregation, window."""
+
+    metric: str
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    threshold: float
+    aggregation: str
+    window: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = _CONDITION.match(value)
+        if not match:
+            raise ValueError(
+                f"cannot read condition {value!r}: expected '<metric> <op> <threshold> "
+                "<aggregation> <window>', e.g. 'Percentage CPU > 75 avg 5m'"
+            )
+        if match.group("aggregation") is None:
+            raise ValueError(
+                f"condition {value!r} needs an aggregation and a window, e.g. "
+                f"'{value.strip()} avg 5m'"
+            )
+        return {
+            "metric": match.group("metric"),
+            "op": match.group("op"),
+            "threshold": float(match.group("threshold")),
+            "aggregation": normalize_aggregation(match.group("aggregation")),
+            "window": match.group("window"),
+        }
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("the window of a condition must be longer than 0s")
+        return value
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.metric} {self.op} {self.threshold:g} {self.aggregation} "
+            f"{format_duration(self.window)}"
+        )
+
+
+_ACTION = re.compile(r"^\s*(?P<sign>[-+=])\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<percent>%?)\s*$")
+
+
+class Action(Spec):
+    """``+N`` / ``-N`` add or remove, ``+P%`` / ``-P%`` change by a percentage, ``=N`` set."""
+
+    kind: Literal["change", "percent", "exact"]
+    amount: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            if isinstance(value, dict):
+                return value
+            raise ValueError(
+                "an action is a string: '+2', '-1', '+50%', '-20%' or '=10' "
+                f"(got {value!r})"
+            )
+        match = _ACTION.match(value)
+        if not match:
+            raise ValueError(
+                f"cannot read action {value!r}: use '+2', '-1', '+50%', '-20%' or '=10'"
+            )
+        sign, amount, percent = match.group("sign"), float(match.group("amount")), match.group(
+            "percent"
+        )
+        if sign == "=":
+            if percent:
+                raise ValueError(f"action {value!r}: '=' sets a capacity, not a percentage")
+            if amount != int(amount):
+                raise ValueError(f"action {value!r}: a capacity is a whole number")
+            return {"kind": "exact", "amount": amount}
+        if amount == 0:
+            raise ValueError(f"action {value!r} changes nothing")
+        if not percent and amount != int(amount):
+            raise ValueError(f"action {value!r}: a count is a whole number")
+        return {"kind": "percent" if percent else "change", "amount": -amount if sign == "-" else amount}
+
+    def apply(self, current: int) -> int:
+        """Azure's arithmetic: percentages round away from the current capacity.
+
+        Azure Monitor autoscale rounds a percent increase up and a percent decrease so that
+        at least one instance is removed; a change is never smaller than one instance.
+        """
+        if self.kind == "exact":
+            return int(self.amount)
+        if self.kind == "change":
+            return current + int(self.amount)
+        delta = current * self.amount / 100.0
+        step = math.ceil(abs(delta) - 1e-9)
+        return current + max(step, 1) * (1 if delta > 0 else -1)
+
+    def __str__(self) -> str:
+        if self.kind == "exact":
+            return f"={int(self.amount)}"
+        suffix = "%" if self.kind == "percent" else ""
+        return f"{self.amount:+g}{suffix}"
+
+
+class ThresholdRule(Spec):
+    """An Azure Monitor autoscale rule: a condition, an action and its own cooldown."""
+
+    name: str | None = None
+    when: Condition
+    action: Action
+    cooldown: Duration = timedelta(minutes=5)
+    # The metric is an average per instance, so at a smaller capacity the same load reads
+    # higher (Azure's flapping projection). False for totals such as queue length.
+    per_instance: bool = True
+    direction: Literal["out", "in"] | None = None
+
+    @model_validator(mode="after")
+    def _direction(self) -> ThresholdRule:
+        implied = self._implied_direction()
+        if self.direction is not None and self.action.kind != "exact" and self.direction != implied:
+            raise located("direction", f"action {self.action} scales {implied}, not {self.direction}")
+        return self
+
+    def _implied_direction(self) -> Literal["out", "in"]:
+        if self.action.kind == "exact":
+            return "out" if self.when.op in (">", ">=") else "in"
+        return "out" if self.action.amount > 0 else "in"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.when} => {self.action}"
+
+    @property
+    def scales_out(self) -> bool:
+        return (self.direction or self._implied_direction()) == "out"
+
+
+# --- AWS step scaling -------------------------------------------------------------------
+
+
+class StepAdjustment(Spec):
+    """One step: applies when ``threshold + lower <= metric < threshold + upper`` above the
+    threshold (``threshold + lower < metric <= threshold + upper`` below it), as AWS."""
+
+    lower: float | None = None
+    upper: float | None = None
+    adjust: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StepAdjustment:
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise located("upper", f"must be greater than lower ({self.lower:g})")
+        return self
+
+    @property
+    def above(self) -> bool:
+        """True when the step lies above the threshold (lower bound 0 or more)."""
+        return self.lower is not None and self.lower >= 0
+
+    def matches(self, breach: float) -> bool:
+        if self.above:
+            return breach >= (self.lower or 0.0) and (self.upper is None or breach < self.upper)
+        lower_ok = self.lower is None or breach > self.lower
+        return lower_ok and (self.upper is None or breach <= self.upper)
+
+
+class StepPolicy(Spec):
+    """An AWS step-scaling policy: a metric, an alarm threshold, step adjustments."""
+
+    name: str | None = None
+    metric: str = Field(min_length=1)
+    aggregation: str = "avg"
+    window: Duration = timedelta(minutes=1)
+    threshold: float
+    adjustment_type: Literal["change", "percent", "exact"] = "change"
+    min_adjustment_magnitude: int | None = Field(None, ge=1)
+    cooldown: Duration = timedelta(minutes=5)
+    per_instance: bool = True
+    steps: tuple[StepAdjustment, ...] = Field(min_length=1)
+
+    _aggregation = field_validator("aggregation", mode="before")(normalize_aggregation)
+
+    @model_validator(mode="after")
+    def _contiguous(self) -> StepPolicy:
+        if self.min_adjustment_magnitude is not None and self.adjustment_type != "percent":
+            raise located(
+                "min_adjustment_magnitude", "applies only to adjustment_type = 'percent' (as AWS)"
+            )
+        for index, step in enumerate(self.steps):
+            low = -math.inf if step.lower is None else step.lower
+            high = math.inf if step.upper is None else step.upper
+            if low < 0 < high:
+                raise located(
+                    f"steps[{index}]",
+                    "a step lies on one side of the threshold: its bounds may not straddle 0",
+                )
+            if self.adjustment_type == "exact" and step.adjust < 0:
+                raise located(f"steps[{index}].adjust", "an exact capacity cannot be negative")
+        # AWS: a negative lower bound needs a step that reaches -infinity, a positive upper
+        # bound one that reaches +infinity
+        if any(s.lower is not None and s.lower < 0 for s in self.steps) and all(s.lower is not None for s in self.steps):
+            raise located("steps", "a step has a negative lower bound, so one step must leave lower unset (-infinity)")
+        if any(s.upper is not None and s.upper > 0 for s in self.steps) and all(s.upper is not None for s in self.steps):
+            raise located("steps", "a step has a positive upper bound, so one step must leave upper unset (+infinity)")
+        if sum(step.lower is None for step in self.steps) > 1:
+            raise located("steps", "at most one step may leave lower unset (-infinity)")
+        if sum(step.upper is None for step in self.steps) > 1:
+            raise located("steps", "at most one step may leave upper unset (+infinity)")
+        ordered = sorted(
+            enumerate(self.steps),
+            key=lambda item: -math.inf if item[1].lower is None else item[1].lower,
+        )
+        for (_, previous), (index, step) in zip(ordered, ordered[1:], strict=False):
+            if previous.upper is None:
+                raise located(f"steps[{index}]", "overlaps a step whose upper bound is unset")
+            if step.lower is None:
+                raise located(f"steps[{index}].lower", "only the lowest step may leave lower unset")
+            if step.lower < previous.upper:
+                raise located(
+                    f"steps[{index}].lower",
+                    f"overlaps the step ending at {previous.upper:g}",
+                )
+            if step.lower > previous.upper:
+                raise located(
+                    f"steps[{index}].lower",
+                    f"leaves a gap after the step ending at {previous.upper:g}",
+                )
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.metric} step policy at {self.threshold:g}"
+
+    def step_for(self, value: float) -> StepAdjustment | None:
+        breach = value - self.threshold
+        # above the threshold (breach >= 0) the steps with lower >= 0 win ties at 0
+        candidates = sorted(self.steps, key=lambda step: not step.above)
+        for step in candidates:
+            if step.matches(breach):
+                return step
+        return None
+
+    @property
+    def scale_out_steps(self) -> tuple[StepAdjustment, ...]:
+        return tuple(step for step in self.steps if self.adjusts_up(step))
+
+    def adjusts_up(self, step: StepAdjustment) -> bool:
+        return step.adjust > 0 if self.adjustment_type != "exact" else step.above
+
+    def adjusted(self, base: int, step: StepAdjustment) -> tuple[int, str]:
+        """AWS's arithmetic: truncate percentages toward zero, but never to less than one;
+        the minimum adjustment magnitude lifts small percentage changes."""
+        if self.adjustment_type == "exact":
+            return int(step.adjust), f"set capacity to {int(step.adjust)}"
+        if self.adjustment_type == "change":
+            return base + int(step.adjust), f"{int(step.adjust):+d} from {base}"
+        raw = base * step.adjust / 100.0
+        change = math.trunc(raw)
+        if change == 0 and raw != 0:
+            change = 1 if raw > 0 else -1
+        note = f"{step.adjust:+g}% of {base} = {raw:+.2f} -> {change:+d}"
+        floor = self.min_adjustment_magnitude
+        if floor is not None and 0 < abs(change) < floor:
+            change = floor if change > 0 else -floor
+            note += f", minimum magnitude {floor} -> {change:+d}"
+        return base + change, note
+
+
+# --- Kubernetes HPA behavior ------------------------------------------------------------
+
+
+class Policy(Spec):
+    """A rate policy: at most ``value`` pods (or percent) per ``period``."""
+
+    type: Literal["pods", "percent"]
+    value: int = Field(gt=0)
+    period: Duration
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: timedelta) -> timedelta:
+        # the HPA API allows 1..1800 seconds
+        if not SECOND <= value <= timedelta(minutes=30):
+            raise ValueError("must be between 1s and 30m (as the Kubernetes HPA allows)")
+        return value
+
+
+class ScalingRules(Spec):
+    """One direction of ``behavior``; unset fields take the Kubernetes defaults."""
+
+    stabilization_window: Duration | None = None
+    select: Literal["max", "min", "disabled"] = "max"
+    policies: tuple[Policy, ...] | None = None
+
+    @field_validator("select", mode="before")
+    @classmethod
+    def _select(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() in ("max", "min", "disabled"):
+            return value.lower()
+        raise ValueError(f"select must be 'max', 'min' or 'disabled', got {value!r}")
+
+    @field_validator("stabilization_window")
+    @classmethod
+    def _window(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(0) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 0s and 1h (as the Kubernetes HPA allows)")
+        return value
+
+    @field_validator("policies")
+    @classmethod
+    def _some(cls, value: tuple[Policy, ...] | None) -> tuple[Policy, ...] | None:
+        if value is not None and not value:
+            raise ValueError("give at least one policy, or leave policies out for the defaults")
+        return value
+
+
+# Kubernetes defaults (pkg/apis/autoscaling/v2/defaults.go)
+DEFAULT_SCALE_UP_POLICIES = (
+    Policy(type="pods", value=4, period=timedelta(seconds=15)),
+    Policy(type="percent", value=100, period=timedelta(seconds=15)),
+)
+DEFAULT_SCALE_DOWN_POLICIES = (Policy(type="percent", value=100, period=timedelta(seconds=15)),)
+
+
+class Behavior(Spec):
+    scale_up: ScalingRules = ScalingRules()
+    scale_down: ScalingRules = ScalingRules()
+
+    @property
+    def up_window(self) -> timedelta:
+        return self.scale_up.stabilization_window or timedelta(0)
+
+    @property
+    def down_window(self) -> timedelta:
+        window = self.scale_down.stabilization_window
+        return timedelta(minutes=5) if window is None else window
+
+    @property
+    def up_policies(self) -> tuple[Policy, ...]:
+        return self.scale_up.policies or DEFAULT_SCALE_UP_POLICIES
+
+    @property
+    def down_policies(self) -> tuple[Policy, ...]:
+        return self.scale_down.policies or DEFAULT_SCALE_DOWN_POLICIES
+
+    @property
+    def longest_period(self) -> timedelta:
+        return max(policy.period for policy in (*self.up_policies, *self.down_policies))
+
+
+# --- the rest of a target's rules -------------------------------------------------------
+
+
+class Cooldown(Spec):
+    """Target-wide cooldowns per direction (rules may add their own)."""
+
+    up: Duration = timedelta(0)
+    down: Duration = timedelta(0)
+
+
+class Fallback(Spec):
+    """KEDA's ``fallback``: once more than ``failure_threshold`` evaluations in a row had a
+    failed metric, rise to ``replicas``. Unlike KEDA it never lowers capacity: scalerd does
+    not scale in on missing data (KEDA's ``currentReplicasIfHigher``)."""
+
+    failure_threshold: int = Field(3, ge=0)
+    replicas: int = Field(ge=0)
+
+
+class Override(Spec):
+    capacity: int = Field(ge=0)
+    until: datetime | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-11-23T08:00:00Z")
+        return value
+
+
+class CronWindow(Spec):
+    """A recurring window: it opens at each ``cron`` time and lasts ``duration`` (or until
+    the next ``end`` time), in ``timezone``. Cron is checked by the config loader."""
+
+    cron: str
+    duration: Duration | None = None
+    end: str | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}, e.g. 'Europe/Berlin'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _length(self) -> CronWindow:
+        if (self.duration is None) == (self.end is None):
+            raise ValueError("give exactly one of duration or end")
+        if self.duration is not None and self.duration <= timedelta(0):
+            raise located("duration", "must be longer than 0s")
+        return self
+
+
+class Schedule(CronWindow):
+    """A scheduled profile: while its window is open, min/max/default change, ramped
+    linearly from the base values over ``ramp`` after the window opens."""
+
+    name: str = Field(min_length=1)
+    minimum: int | None = Field(None, alias="min", ge=0)
+    maximum: int | None = Field(None, alias="max", ge=1)
+    default: int | None = Field(None, ge=0)
+    ramp: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Schedule:
+        if self.minimum is None and self.maximum is None and self.default is None:
+            raise ValueError("a schedule sets at least one of min, max or default")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise located("min", f"min ({self.minimum}) is greater than max ({self.maximum})")
+        return self
+
+
+class Rule(Spec):
+    """Everything that decides a target's capacity. A rule file holds one of these."""
+
+    interval: Duration = timedelta(seconds=15)
+    minimum: int = Field(1, alias="min", ge=0)
+    maximum: int = Field(alias="max", ge=1)
+    default: int | None = Field(None, ge=0)
+    tolerance: Tolerance = Tolerance()
+    track: tuple[Track, ...] = ()
+    threshold: tuple[ThresholdRule, ...] = ()
+    step: tuple[StepPolicy, ...] = ()
+    behavior: Behavior = Behavior()
+    cooldown: Cooldown = Cooldown()
+    fallback: Fallback | None = None
+    # KEDA's cooldownPeriod: how long every trigger must be inactive before scaling to zero
+    idle_before_zero: Duration = timedelta(minutes=5)
+    flapping_protection: bool = True
+    schedule: tuple[Schedule, ...] = ()
+    pause: Literal["all", "scale_in", "scale_out"] | None = None
+    override: Override | None = None
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=100):
+            raise ValueError("must be at least 100ms")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.minimum > self.maximum:
+            raise located("min", f"min ({self.minimum}) is greater than max ({self.maximum})")
+        if self.default is not None and not self.minimum <= self.default <= self.maximum:
+            raise located(
+                "default", f"default ({self.default}) is outside min..max ({self.minimum}..{self.maximum})"
+            )
+        if not (self.track or self.threshold or self.step):
+            raise ValueError("a target needs at least one rule: [[track]], [[threshold]] or [[step]]")
+        if self.minimum == 0 and not self.track:
+            raise located(
+                "min",
+                "scaling to zero needs a [[track]] rule, whose activation threshold says when "
+                "to wake up",
+            )
+        names = [schedule.name for schedule in self.schedule]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise located(f"schedule[{index}].name", f"schedule {name!r} is defined twice")
+        return self
+
+    def metric_uses(self) -> dict[str, tuple[str | int, ...]]:
+        """Every metric a rule reads, with the key path of its first use, in order."""
+        uses: dict[str, tuple[str | int, ...]] = {}
+        for index, track in enumerate(self.track):
+            uses.setdefault(track.metric, ("track", index, "metric"))
+        for index, threshold in enumerate(self.threshold):
+            uses.setdefault(threshold.when.metric, ("threshold", index, "when"))
+        for index, step in enumerate(self.step):
+            uses.setdefault(step.metric, ("step", index, "metric"))
+        return uses
+
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.metric_uses())
+
+    def longest_window(self) -> timedelta:
+        windows = [track.window for track in self.track]
+        windows += [threshold.when.window for threshold in self.threshold]
+        windows += [step.window for step in self.step]
+        return max(windows, default=timedelta(0))
+
+
+# --- what the config loader hands the core ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One rung of a vertical ladder: an SKU, its size in comparable units, and whether
+    moving to or from it restarts the resource."""
+
+    name: str
+    units: float
+    restarts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """An ordered list of tiers (capacity = 1-based position) and the moves Azure allows.
+
+    ``allowed`` holds (from, to) positions; ``None`` means every move is allowed.
+    """
+
+    tiers: tuple[Tier, ...]
+    allowed: frozenset[tuple[int, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise ValueError("a ladder needs at least one tier")
+
+    def tier(self, position: int) -> Tier:
+        return self.tiers[max(1, min(position, len(self.tiers))) - 1]
+
+    def units(self, position: int) -> float:
+        return self.tier(position).units
+
+    def position_for_units(self, units: float) -> int:
+        """The smallest tier that offers at least ``units`` (the top one if none does)."""
+        for position, tier in enumerate(self.tiers, start=1):
+            if tier.units >= units - 1e-9:
+                return position
+        return len(self.tiers)
+
+    def allows(self, start: int, end: int) -> bool:
+        return start == end or self.allowed is None or (start, end) in self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """Where a metric comes from and how old its newest point may be."""
+
+    source: str
+    max_age: timedelta
+
+
+class Calendar(Protocol):
+    """Answers, for a cron window, when the occurrence containing ``now`` opened.
+
+    Built by the shell (apscheduler's cron triggers) and passed in, so the core stays free
+    of clock reads and of the scheduling library; it must be a pure function of ``now``.
+    """
+
+    def opened_at(self, window: CronWindow, now: datetime) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """A validated target as the core sees it: its rule and the facts the config adds."""
+
+    name: str
+    rule: Rule
+    metrics: Mapping[str, MetricSpec]
+    ladder: Ladder | None = None
+    maintenance: tuple[CronWindow, ...] = ()
+    maintenance_applies_to: frozenset[str] = frozenset({"up", "down"})
+    calendar: Calendar | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [metric for metric in self.rule.metric_names() if metric not in self.metrics]
+        if missing:
+            raise ValueError(f"target {self.name!r}: no source for metric(s) {missing}")
+        if (self.rule.schedule or self.maintenance) and self.calendar is None:
+            raise ValueError(f"target {self.name!r} has cron windows but no calendar")

@@ -1,0 +1,56 @@
+"""Stabilization windows, exactly as the Kubernetes HPA (``stabilizeRecommendationWithBehaviors``).
+
+Scale-up uses the *lowest* recommendation inside the scale-up window, scale-down the
+*highest* inside the scale-down window; a recommendation counts when it is strictly newer
+than ``now - window``. The raw recommendation is recorded either way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .model import NotScaled, Reason, Recommendation, Step
+from .rules import Behavior
+
+__all__ = ["stabilize"]
+
+
+def stabilize(
+    raw: int,
+    current: int,
+    history: tuple[Recommendation, ...],
+    behavior: Behavior,
+    now: datetime,
+) -> tuple[int, tuple[Recommendation, ...], Reason]:
+    up_cutoff = now - behavior.up_window
+    down_cutoff = now - behavior.down_window
+    up_limit = down_limit = raw
+    for recommendation in history:
+        if recommendation.at > up_cutoff:
+            up_limit = min(up_limit, recommendation.replicas)
+        if recommendation.at > down_cutoff:
+            down_limit = max(down_limit, recommendation.replicas)
+    stabilized = min(max(current, up_limit), down_limit)
+
+    # keep what either window can still see, then record this recommendation
+    oldest_needed = min(up_cutoff, down_cutoff)
+    kept = tuple(r for r in history if r.at > oldest_needed) + (Recommendation(now, raw),)
+
+    if raw >= current:
+        code, window, kind = Step.SCALE_UP_STABILIZED, behavior.up_window, "lowest"
+    else:
+        code, window, kind = Step.SCALE_DOWN_STABILIZED, behavior.down_window, "highest"
+    detail = (
+        f"{kind} recommendation in the last {window.total_seconds():g}s is {stabilized}"
+        if stabilized != raw
+        else f"no earlier recommendation in the last {window.total_seconds():g}s overrides {raw}"
+    )
+    reason = Reason(
+        code,
+        raw,
+        stabilized,
+        detail,
+        {"window_s": window.total_seconds(), "up_limit": up_limit, "down_limit": down_limit},
+        NotScaled.STABILIZATION,
+    )
+    return stabilized, kept, reason

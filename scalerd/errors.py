@@ -1,0 +1,61 @@
+"""The exception tree. Everything scalerd raises on purpose derives from ``ScalerdError``::
+
+    ScalerdError
+    ├── ConfigError     invalid config.toml / rule file: carries file, line, key path
+    ├── SourceError     a source could not produce a reading (becomes a failed observation)
+    └── ActuatorError   an actuator could not read or change capacity (audited as failed)
+        └── Throttled   the platform asked us to back off (429/503/529, Retry-After)
+
+Messages never carry secrets: connection strings and keys are redacted before they reach
+an exception, a log line or an audit record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ActuatorError", "ConfigError", "ConfigIssue", "ScalerdError", "SourceError", "Throttled"]
+
+
+class ScalerdError(Exception):
+    """Base of every error scalerd raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(ScalerdError):
+    """One or more problems in the configuration, each naming file, line and key path."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(issue) for issue in issues))
+
+
+class SourceError(ScalerdError):
+    """A source could not produce a reading."""
+
+
+class ActuatorError(ScalerdError):
+    """An actuator could not read or change capacity. ``code`` is the platform's error code."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Throttled(ActuatorError):
+    """The platform throttled us; ``retry_after`` seconds is when to try again."""
+
+    def __init__(self, message: str, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after

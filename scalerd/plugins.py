@@ -1,0 +1,166 @@
+"""Plugin contracts: sources read samples, actuators read and change capacity.
+
+A plugin is a kind name, a typed config model and a ``build`` function that receives the
+validated config and a :class:`BuildContext` holding every network client it may use.
+Plugins never create clients themselves; the composition root does, and tests pass fakes.
+Optional capabilities are separate Protocols checked with ``isinstance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .clock import Clock, SystemClock
+from .core.durations import Duration
+from .core.model import Capacity, Decision, Sample
+from .core.rules import CronWindow, Ladder
+
+if TYPE_CHECKING:
+    import httpx
+    import redis.asyncio
+
+__all__ = [
+    "Actuator",
+    "ActuatorConfig",
+    "Applied",
+    "BuildContext",
+    "Plugin",
+    "PluginConfig",
+    "Registry",
+    "Source",
+    "SourceConfig",
+    "VerticalConfig",
+]
+
+
+class PluginConfig(BaseModel):
+    """Every ``[[sources]]`` / ``[[actuators]]`` entry: ``kind`` picks the plugin, ``name``
+    is how targets refer to it; the plugin's own keys follow."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+    def describe(self) -> str:
+        """One line for ``scalerd check``: kind, name and the settings that differ from
+        the defaults. Plugins may override it with something more telling."""
+        settings = self.model_dump(mode="json", exclude_defaults=True, exclude={"kind", "name"})
+        shown = ", ".join(f"{key}={_short(value)}" for key, value in settings.items())
+        return f"{self.kind} '{self.name}'" + (f" ({shown})" if shown else "")
+
+
+class SourceConfig(PluginConfig):
+    # how old the newest point may be before the metric counts as failed (default: 3
+    # evaluation intervals of the target, at least 1 minute)
+    max_age: Duration | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+class ActuatorConfig(PluginConfig):
+    pass
+
+
+@runtime_checkable
+class VerticalConfig(Protocol):
+    """An actuator config that scales along a ladder of tiers (databases, caches)."""
+
+    def ladder(self) -> Ladder: ...
+
+    def maintenance_windows(self) -> tuple[CronWindow, ...]: ...
+
+
+class Source(Protocol):
+    """Reads one metric. Raises ``SourceError`` (or anything) on failure: the tick turns an
+    exception into a failed observation, never into a zero."""
+
+    async def read(self) -> Sequence[Sample]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What an actuator did: the operation it started (if still running) and notes for the
+    audit record (e.g. that the change restarts the resource)."""
+
+    operation: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Actuator(Protocol):
+    """Reads and changes the capacity of one scaled thing."""
+
+    async def current(self) -> Capacity: ...
+
+    async def apply(self, decision: Decision) -> Applied: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class BuildContext:
+    """What the composition root hands every plugin's ``build``: clients and settings.
+
+    ``base_dir`` resolves relative paths in plugin configs (the config file's folder).
+    ``azure`` is the Azure client factory (``scalerd.azure``), present when configured.
+    """
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    clock: Clock = field(default_factory=SystemClock)
+    http: httpx.AsyncClient | None = None
+    redis: redis.asyncio.Redis | None = None
+    azure: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+C = TypeVar("C", bound=PluginConfig)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plugin(Generic[T]):
+    kind: str
+    config: type[PluginConfig]
+    build: Callable[[Any, BuildContext], T]
+    summary: str
+
+
+class Registry(Generic[T]):
+    """The plugins of one family, keyed by ``kind``, in sorted order."""
+
+    def __init__(self, family: str, plugins: Sequence[Plugin[T]]) -> None:
+        kinds = [plugin.kind for plugin in plugins]
+        if kinds != sorted(set(kinds)):
+            raise ValueError(f"{family} registry must list unique kinds in sorted order: {kinds}")
+        self.family = family
+        self._plugins = {plugin.kind: plugin for plugin in plugins}
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self._plugins)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._plugins
+
+    def __iter__(self) -> Iterator[Plugin[T]]:
+        return iter(self._plugins.values())
+
+    def get(self, kind: str) -> Plugin[T]:
+        try:
+            return self._plugins[kind]
+        except KeyError:
+            raise KeyError(
+                f"unknown {self.family} kind {kind!r}; known kinds: {', '.join(self.kinds)}"
+            ) from None
