@@ -55,9 +55,13 @@ def describe_target(target: Target) -> Iterator[str]:
             f"  step: {policy.metric} {policy.aggregation} {format_duration(policy.window)} vs "
             f"{policy.threshold:g}, {policy.adjustment_type}: {steps}"
         )
-    behavior = rule.behavior
-    yield f"  scale up: {_policies(behavior.scale_up, behavior.up_policies, behavior.up_window.total_seconds())}"
-    yield f"  scale down: {_policies(behavior.scale_down, behavior.down_policies, behavior.down_window.total_seconds())}"
+    behavior = rule.pacing
+    if behavior is None:
+        yield "  pacing: cooldowns only (no stabilization windows or rate policies)"
+    else:
+        up, down = behavior.up_window.total_seconds(), behavior.down_window.total_seconds()
+        yield f"  scale up: {_policies(behavior.scale_up, behavior.up_policies, up)}"
+        yield f"  scale down: {_policies(behavior.scale_down, behavior.down_policies, down)}"
     if rule.cooldown.up or rule.cooldown.down:
         yield f"  cooldown: up {format_duration(rule.cooldown.up)}, down {format_duration(rule.cooldown.down)}"
     if rule.fallback is not None:

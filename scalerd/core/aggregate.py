@@ -8,6 +8,7 @@ failure too. Zero is never a stand-in for "no data".
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -38,8 +39,17 @@ def ingest(
     cutoff = now - keep
     for metric, points in merged.items():
         if points and points[0].at < cutoff:
-            merged[metric] = tuple(point for point in points if point.at >= cutoff)
+            # keep the newest point even when it is old, so it is reported as stale
+            merged[metric] = points[min(_first_at_or_after(points, cutoff), len(points) - 1) :]
     return merged, failures
+
+
+def _first_at_or_after(samples: tuple[Sample, ...], when: datetime) -> int:
+    return bisect.bisect_left(samples, when, key=_time)
+
+
+def _time(sample: Sample) -> datetime:
+    return sample.at
 
 
 def _invalid(samples: tuple[Sample, ...]) -> str | None:
@@ -118,8 +128,8 @@ def read_metric(
         return failed(f"stale: newest point is {age:g}s old (max age {max_age.total_seconds():g}s)", 0, age)
     if window_s <= 0:
         return InputReport(metric, source, samples[-1].value, aggregation, 0.0, 1, age)
-    cutoff = now - window
-    values = [sample.value for sample in samples if sample.at > cutoff]
+    start = bisect.bisect_right(samples, now - window, key=_time)  # strictly newer than cutoff
+    values = [sample.value for sample in samples[start:]]
     if not values:
         return failed(f"no data in the last {window_s:g}s", 0, age)
     value = aggregate(values, aggregation)

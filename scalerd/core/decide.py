@@ -8,7 +8,8 @@ The pipeline, each step recorded as a :class:`Reason`:
    scale in on missing data;
 4. activation / deactivation — KEDA's 0 ↔ 1, straight past stabilization and rate limits;
 5. override — an operator's capacity, straight past them too;
-6. stabilize → cooldown → rate limit → flapping;
+6. stabilize → cooldown → rate limit → flapping (windows and rate limits only when the
+   rule is paced: an HPA ``behavior``, or the HPA defaults for target tracking);
 7. bounds — min/max, last of the arithmetic;
 8. holds — ladder transitions, pause, an operation in flight, a closed maintenance window.
 
@@ -58,7 +59,7 @@ def decide(
     steps: list[Reason] = []
     controls = state.controls.active(now)
 
-    samples, failures = ingest(state.samples, observations, _retention(target), now)
+    samples, failures = ingest(state.samples, observations, target.retention, now)
     bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
     if schedule_reason is not None:
         steps.append(replace(schedule_reason, before=current, after=current))
@@ -74,6 +75,14 @@ def decide(
     if evaluation.failed:
         value, reason = _failure_floor(rule, evaluation, value, current, bounds.default, consecutive_failures, total_failure)
         steps.append(reason)
+
+    # the windows remember what the rules asked for, even while activation or an override
+    # decides, so they are warm when the rules take over again
+    pacing = rule.pacing
+    recommendations = state.recommendations
+    stabilized: Reason | None = None
+    if not total_failure and pacing is not None:
+        _, recommendations, stabilized = stabilize(value, current, recommendations, pacing, now)
 
     direct = False  # KEDA activation and operator overrides bypass windows and rate limits
     floor = 1
@@ -95,12 +104,9 @@ def decide(
         steps.append(Reason(Step.OVERRIDE, value, override, f"manual override to {override}", {}, NotScaled.OVERRIDE))
         value, direct, floor = override, True, 0 if override == 0 else 1
 
-    recommendations = state.recommendations
-    if not total_failure:
-        stabilized, recommendations, reason = stabilize(value, current, recommendations, rule.behavior, now)
-        if not direct:
-            steps.append(reason)
-            value = stabilized
+    if stabilized is not None and not direct:
+        steps.append(stabilized)
+        value = stabilized.after
 
     if not (direct or total_failure):
         step_led = best is not None and best.kind == "step" and best.replicas == value
@@ -108,7 +114,7 @@ def decide(
         if cooling is not None:
             steps.append(cooling)
             value = cooling.after
-        limited = rate_limit(value, current, state.events, rule.behavior, now)
+        limited = rate_limit(value, current, state.events, pacing, now) if pacing is not None else None
         if limited is not None:
             steps.append(limited)
             value = limited.after
@@ -158,7 +164,9 @@ def record_applied(target: TargetSpec, state: TargetState, decision: Decision, a
     before, after = decision.current.provisioned, decision.desired
     if before == after:
         return state
-    oldest = at - target.rule.behavior.longest_period
+    pacing = target.rule.pacing
+    # an event older than the longest rate-limit period can no longer limit anything
+    oldest = at - (pacing.longest_period if pacing is not None else timedelta(0))
     events = tuple(event for event in state.events if event.at > oldest)
     events += (ScaleEvent(at, before, after),)
     until = at + decision.cooldown
@@ -173,11 +181,6 @@ def record_applied(target: TargetSpec, state: TargetState, decision: Decision, a
             scale_out_base=state.scale_out_base if cooling else before,
         )
     return replace(state, events=events, scale_in_cooldown_until=until)
-
-
-def _retention(target: TargetSpec) -> timedelta:
-    longest_age = max((spec.max_age for spec in target.metrics.values()), default=timedelta(0))
-    return max(target.rule.longest_window(), longest_age) + target.rule.interval
 
 
 def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, raw: int) -> Reason:

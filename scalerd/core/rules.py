@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -132,7 +133,7 @@ class Track(Spec):
             raise located("window", f"aggregation {self.aggregation!r} needs a window, e.g. '1m'")
         return self
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.name or f"{self.metric} {self.type} target {self.target:g}"
 
@@ -302,7 +303,7 @@ class ThresholdRule(Spec):
             return "out" if self.when.op in (">", ">=") else "in"
         return "out" if self.action.amount > 0 else "in"
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.name or f"{self.when} => {self.action}"
 
@@ -403,7 +404,7 @@ class StepPolicy(Spec):
                 )
         return self
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.name or f"{self.metric} step policy at {self.threshold:g}"
 
@@ -617,7 +618,10 @@ class Rule(Spec):
     track: tuple[Track, ...] = ()
     threshold: tuple[ThresholdRule, ...] = ()
     step: tuple[StepPolicy, ...] = ()
-    behavior: Behavior = Behavior()
+    # unset: the Kubernetes defaults when a [[track]] rule is present; none at all for
+    # threshold and step rules alone, as in Azure Monitor autoscale and AWS, whose
+    # cooldowns are the only pacing their users rely on
+    behavior: Behavior | None = None
     cooldown: Cooldown = Cooldown()
     fallback: Fallback | None = None
     # KEDA's cooldownPeriod: how long every trigger must be inactive before scaling to zero
@@ -655,6 +659,13 @@ class Rule(Spec):
             if name in names[:index]:
                 raise located(f"schedule[{index}].name", f"schedule {name!r} is defined twice")
         return self
+
+    @cached_property
+    def pacing(self) -> Behavior | None:
+        """The stabilization windows and rate policies in force (``None``: not paced)."""
+        if self.behavior is not None:
+            return self.behavior
+        return Behavior() if self.track else None
 
     def metric_uses(self) -> dict[str, tuple[str | int, ...]]:
         """Every metric a rule reads, with the key path of its first use, in order."""
@@ -750,7 +761,8 @@ class TargetSpec:
     maintenance: tuple[CronWindow, ...] = ()
     maintenance_applies_to: frozenset[str] = frozenset({"up", "down"})
     calendar: Calendar | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # how long metric points are kept: the longest window or max age, plus one interval
+    retention: timedelta = field(init=False)
 
     def __post_init__(self) -> None:
         missing = [metric for metric in self.rule.metric_names() if metric not in self.metrics]
@@ -758,3 +770,6 @@ class TargetSpec:
             raise ValueError(f"target {self.name!r}: no source for metric(s) {missing}")
         if (self.rule.schedule or self.maintenance) and self.calendar is None:
             raise ValueError(f"target {self.name!r} has cron windows but no calendar")
+        longest_age = max((spec.max_age for spec in self.metrics.values()), default=timedelta(0))
+        retention = max(self.rule.longest_window(), longest_age) + self.rule.interval
+        object.__setattr__(self, "retention", retention)

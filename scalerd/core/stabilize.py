@@ -7,6 +7,7 @@ than ``now - window``. The raw recommendation is recorded either way.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 
 from .model import NotScaled, Reason, Recommendation, Step
@@ -34,7 +35,8 @@ def stabilize(
 
     # keep what either window can still see, then record this recommendation
     oldest_needed = min(up_cutoff, down_cutoff)
-    kept = tuple(r for r in history if r.at > oldest_needed) + (Recommendation(now, raw),)
+    start = bisect.bisect_right(history, oldest_needed, key=_time)  # history is in time order
+    kept = (*history[start:], Recommendation(now, raw))
 
     if raw >= current:
         code, window, kind = Step.SCALE_UP_STABILIZED, behavior.up_window, "lowest"
@@ -54,3 +56,7 @@ def stabilize(
         NotScaled.STABILIZATION,
     )
     return stabilized, kept, reason
+
+
+def _time(recommendation: Recommendation) -> datetime:
+    return recommendation.at

@@ -1,6 +1,7 @@
 """Stabilization windows: the table of the Kubernetes HPA controller's
 ``TestNormalizeDesiredReplicasWithBehavior`` (pkg/controller/podautoscaler/horizontal_test.go),
-case for case. History entries are (replicas, age)."""
+case for case. History entries are (replicas, age). scalerd's history is append-only and
+so always in time order; the Go table lists some out of order, so they are sorted here."""
 
 from __future__ import annotations
 
@@ -42,12 +43,12 @@ CASES = [
     pytest.param(Case(((10, 600), (9, 540)), 1, 100, 0, 0, 100, (100,)), id="no scale up stabilization, reuse element"),
     # down window 180 s sees 4 (60 s) and 5 (120 s): highest 5
     pytest.param(
-        Case(((10, 600), (4, 60), (5, 120), (9, 540)), 100, 3, 0, 180, 5, (4, 5, 3)),
+        Case(((10, 600), (4, 60), (5, 120), (9, 540)), 100, 3, 0, 180, 5, (5, 4, 3)),
         id="scale down stabilization, reuse one of obsolete elements",
     ),
     # up window 300 s sees 6, 5, 9 (not the 100-minute-old 10): lowest = min(100, 6, 5, 9) = 5
     pytest.param(
-        Case(((10, 6000), (6, 60), (5, 120), (9, 180)), 1, 100, 300, 0, 5, (6, 5, 9, 100)),
+        Case(((10, 6000), (6, 60), (5, 120), (9, 180)), 1, 100, 300, 0, 5, (9, 5, 6, 100)),
         id="scale up stabilization, reuse one of obsolete elements",
     ),
     # lowest min(1, 3) = 1, highest max(1, 3) = 3: clamp(current 2, 1..3) = 2
@@ -65,7 +66,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_kubernetes_stabilization_table(case: Case) -> None:
-    history = tuple(Recommendation(NOW - timedelta(seconds=age), replicas) for replicas, age in case.history)
+    oldest_first = sorted(case.history, key=lambda entry: -entry[1])
+    history = tuple(Recommendation(NOW - timedelta(seconds=age), replicas) for replicas, age in oldest_first)
     rules = behavior(
         scale_up={"stabilization_window": f"{case.up_window}s"},
         scale_down={"stabilization_window": f"{case.down_window}s"},

@@ -38,7 +38,6 @@ def _example(cooldown: str = "0s") -> Run:
             max=100,
             step=[{"metric": "cpu", "threshold": 50, "adjustment_type": "percent", "window": "1m",
                    "cooldown": cooldown, "steps": EXAMPLE_STEPS}],
-            behavior={"scale_down": {"stabilization_window": "0s"}},
             flapping_protection=False,
         )
     )
@@ -132,7 +131,6 @@ def test_scale_in_cooldown_blocks_scale_in_but_not_scale_out() -> None:
         rule(
             max=100,
             step=[{"metric": "cpu", "threshold": 50, "cooldown": "5m", "window": "1m", "steps": steps}],
-            behavior={"scale_down": {"stabilization_window": "0s"}},
             flapping_protection=False,
         )
     )
