@@ -1,0 +1,20 @@
+"""Actuators, one module per ``kind``.
+
+The registry lists every plugin explicitly, sorted by kind: adding an actuator is one
+import and one entry here, and nothing registers itself as a side effect of being imported.
+"""
+
+from __future__ import annotations
+
+from ..plugins import Actuator, Registry
+from . import process_pool, recording
+
+__all__ = ["ACTUATORS"]
+
+ACTUATORS: Registry[Actuator] = Registry(
+    "actuator",
+    [
+        process_pool.PLUGIN,
+        recording.PLUGIN,
+    ],
+)

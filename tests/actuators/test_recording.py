@@ -1,0 +1,95 @@
+"""The recording actuator: capacity in memory, replicas ready ``startup`` after asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from scalerd.actuators.recording import PLUGIN, RecordedCall, RecordingActuator, RecordingConfig
+from scalerd.clock import ManualClock
+from scalerd.core.model import Capacity, Decision
+from scalerd.plugins import BuildContext
+
+
+def decision(desired: int, clock: ManualClock) -> Decision:
+    return Decision(
+        target="demo",
+        at=clock.now(),
+        current=Capacity.steady(0),
+        recommended=desired,
+        desired=desired,
+        steps=(),
+        inputs=(),
+        rules=(),
+        not_scaled_reason=None,
+    )
+
+
+def recording(clock: ManualClock, **keys: Any) -> RecordingActuator:
+    actuator = PLUGIN.build(
+        RecordingConfig(kind="recording", name="pool", **keys), BuildContext(clock=clock)
+    )
+    assert isinstance(actuator, RecordingActuator)
+    return actuator
+
+
+async def test_starts_at_initial_all_ready(manual_clock: ManualClock) -> None:
+    actuator = recording(manual_clock, initial=3)
+
+    assert await actuator.current() == Capacity(provisioned=3, ready=3)
+
+
+async def test_records_every_apply_with_its_time(manual_clock: ManualClock) -> None:
+    actuator = recording(manual_clock, initial=1)
+    start = manual_clock.now()
+
+    await actuator.apply(decision(4, manual_clock))
+    later = manual_clock.advance(15)
+    await actuator.apply(decision(4, manual_clock))
+    last = manual_clock.advance(15)
+    await actuator.apply(decision(2, manual_clock))
+
+    assert actuator.calls == [
+        RecordedCall(start, 4),
+        RecordedCall(later, 4),
+        RecordedCall(last, 2),
+    ]
+    assert await actuator.current() == Capacity(provisioned=2, ready=2)
+
+
+async def test_replicas_asked_for_are_ready_after_startup(manual_clock: ManualClock) -> None:
+    actuator = recording(manual_clock, initial=2, startup="30s")
+    await actuator.apply(decision(5, manual_clock))
+
+    assert await actuator.current() == Capacity(provisioned=5, ready=2)
+    manual_clock.advance(29.9)
+    assert await actuator.current() == Capacity(provisioned=5, ready=2)
+    manual_clock.advance(0.1)
+    assert await actuator.current() == Capacity(provisioned=5, ready=5)
+
+
+async def test_scaling_in_drops_the_newest_replicas_first(manual_clock: ManualClock) -> None:
+    actuator = recording(manual_clock, initial=2, startup="30s")
+    await actuator.apply(decision(5, manual_clock))
+
+    await actuator.apply(decision(3, manual_clock))
+
+    # the two ready replicas stay; one of the three starting ones is left
+    assert await actuator.current() == Capacity(provisioned=3, ready=2)
+    await actuator.apply(decision(1, manual_clock))
+    assert await actuator.current() == Capacity(provisioned=1, ready=1)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        pytest.param({"initial": -1}, "greater than or equal to 0", id="negative initial"),
+        pytest.param({"startup": 30}, "needs a unit", id="bare number startup"),
+        pytest.param({"replicas": 3}, "Extra inputs are not permitted", id="unknown key"),
+    ],
+)
+def test_config_errors(keys: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        RecordingConfig(kind="recording", name="pool", **keys)
