@@ -220,6 +220,8 @@ class Reason:
         }
         if self.data:
             out["data"] = dict(self.data)
+        if self.holds_as is not None:
+            out["holds_as"] = str(self.holds_as)
         return out
 
 

@@ -1,0 +1,223 @@
+"""The audit record: one evaluation of one target, as on-call reads it (DESIGN.md §5).
+
+A record is the core's :class:`~scalerd.core.model.Decision` serialized *as it is*
+(``Decision.as_dict()``), plus what only the shell knows: which replica ran it, under which
+config, what it did about it, how long it took, and the id of the previous record of the
+same target, so a missing record shows up as a broken chain.
+
+Every string that enters a record is redacted first: source errors and actuator messages
+are where connection strings leak.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from ..core.model import Decision
+from ..redact import redact, redact_value
+
+__all__ = ["ACTIONS", "Action", "AuditRecord", "format_ts", "new_record_id", "parse_ts"]
+
+Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+
+# a JSON object as ``json.loads`` returns it; treat as read-only
+JsonObject = dict[str, Any]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def format_ts(at: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-22T10:00:00.123Z``."""
+    at = at.astimezone(UTC)
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    """The inverse of :func:`format_ts` (accepts any RFC 3339 offset, returns UTC)."""
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return at.astimezone(UTC)
+
+
+def new_record_id(at: datetime) -> str:
+    """A unique id that sorts by time as plain text, like a ULID, with no new dependency:
+    milliseconds since the epoch in 12 hex digits, a dash, 64 random bits."""
+    millis = (at - _EPOCH) // _MILLISECOND
+    return f"{millis:012x}-{secrets.token_hex(8)}"
+
+
+def _to_millis(at: datetime) -> datetime:
+    """``at`` in UTC, truncated to what :func:`format_ts` keeps, so a record round-trips."""
+    if at.tzinfo is None:
+        raise ValueError("audit timestamps must be aware datetimes")
+    at = at.astimezone(UTC)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _clean(value: Any) -> Any:
+    """Redacted, and reduced to what JSON gives back (tuples become lists), so a record
+    equals itself after a round trip and never fails to serialize later."""
+    return json.loads(json.dumps(redact_value(value), default=str))
+
+
+def _clean_all(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(_clean(value) for value in values)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """One audit record. Field order is the JSON key order."""
+
+    ts: datetime
+    id: str
+    prev: str | None
+    target: str
+    kind: str
+    instance: str
+    config_version: str
+    action: Action
+    dry_run: bool
+    duration_ms: float
+    # {"provisioned", "ready", "operation"}; None when the evaluation stopped before a decision
+    current: JsonObject | None
+    recommended: int | None
+    desired: int | None
+    not_scaled_reason: str | None
+    error: str | None = None
+    # the id of the operation the actuator started (or found in flight)
+    operation: str | None = None
+    tier: str | None = None
+    restarts: bool = False
+    cooldown_s: float = 0.0
+    notes: tuple[str, ...] = ()
+    inputs: tuple[JsonObject, ...] = ()
+    rules: tuple[JsonObject, ...] = ()
+    steps: tuple[JsonObject, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown audit action {self.action!r}; expected one of {ACTIONS}")
+        if self.ts.tzinfo is None:
+            raise ValueError("audit timestamps must be aware datetimes")
+
+    @classmethod
+    def from_decision(
+        cls,
+        decision: Decision,
+        *,
+        action: Action,
+        kind: str,
+        config_version: str,
+        instance: str,
+        prev: str | None,
+        duration_ms: float,
+        dry_run: bool,
+        error: str | None = None,
+        operation: str | None = None,
+        notes: Iterable[str] = (),
+        record_id: str | None = None,
+        ts: datetime | None = None,
+    ) -> AuditRecord:
+        """The record of ``decision``. ``ts`` defaults to the decision's time, so a replay
+        writes the same timestamps as the run it replays."""
+        described = decision.as_dict()
+        at = _to_millis(ts or decision.at)
+        return cls(
+            ts=at,
+            id=record_id or new_record_id(at),
+            prev=prev,
+            target=decision.target,
+            kind=kind,
+            instance=instance,
+            config_version=config_version,
+            action=action,
+            dry_run=dry_run,
+            duration_ms=duration_ms,
+            current=_clean(described["current"]),
+            recommended=decision.recommended,
+            desired=decision.desired,
+            not_scaled_reason=described["not_scaled_reason"],
+            error=redact(error) if error is not None else None,
+            operation=redact(operation) if operation is not None else None,
+            tier=decision.tier,
+            restarts=decision.restarts,
+            cooldown_s=described["cooldown_s"],
+            notes=tuple(redact(note) for note in notes),
+            inputs=_clean_all(described["inputs"]),
+            rules=_clean_all(described["rules"]),
+            steps=_clean_all(described["steps"]),
+        )
+
+    @classmethod
+    def without_decision(
+        cls,
+        target: str,
+        at: datetime,
+        *,
+        action: Literal["failed", "skipped"],
+        kind: str,
+        config_version: str,
+        instance: str,
+        prev: str | None,
+        duration_ms: float,
+        dry_run: bool,
+        error: str,
+        record_id: str | None = None,
+    ) -> AuditRecord:
+        """The record of an evaluation that stopped before ``decide`` (the actuator could
+        not report its capacity, the tick timed out): every evaluation leaves a record."""
+        at = _to_millis(at)
+        return cls(
+            ts=at,
+            id=record_id or new_record_id(at),
+            prev=prev,
+            target=target,
+            kind=kind,
+            instance=instance,
+            config_version=config_version,
+            action=action,
+            dry_run=dry_run,
+            duration_ms=duration_ms,
+            current=None,
+            recommended=None,
+            desired=None,
+            not_scaled_reason=None,
+            error=redact(error),
+        )
+
+    def as_dict(self) -> JsonObject:
+        out = {field.name: getattr(self, field.name) for field in fields(self)}
+        out["ts"] = format_ts(self.ts)
+        return out
+
+    def to_json(self) -> str:
+        """One compact JSON line (no newline), keys in field order."""
+        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AuditRecord:
+        """A record from its JSON object. Unknown keys (a newer writer) are ignored."""
+        known = {field.name for field in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        try:
+            values["ts"] = parse_ts(values["ts"])
+            for name in ("notes", "inputs", "rules", "steps"):
+                values[name] = tuple(values.get(name, ()))
+            return cls(**values)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not an audit record: {exc}") from None
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> AuditRecord:
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("not an audit record: expected a JSON object")
+        return cls.from_mapping(data)

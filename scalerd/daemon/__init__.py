@@ -1,0 +1,1 @@
+"""The thin async shell: composition root, ticks, scheduling, events, leases and state."""

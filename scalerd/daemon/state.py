@@ -1,0 +1,274 @@
+"""Durable target memory: what lets a restarted scalerd keep its windows and cooldowns.
+
+What the daemon keeps per target is a :class:`StoredTarget`: the core's ``TargetState``,
+the change it sent to the actuator and has not yet seen land (:class:`Pending`, written
+*before* the call, so a crash in between neither repeats nor loses the change), and the id
+of the target's last audit record (so the ``prev`` chain continues across a restart).
+
+The tick saves it after every decision; the daemon loads them all once at start. Two
+stores:
+
+* :class:`FileStateStore` — the embedded default: one JSON document holding every
+  target, replaced atomically on each save, so a ``kill -9`` at any moment leaves the old
+  document or the new one, never a torn one;
+* :class:`RedisStateStore` — when replicas share a Redis: one key per target, so a replica
+  taking over a target finds its history.
+
+Both store JSON (the state as :mod:`scalerd.daemon.state_codec` writes it) with a format
+number, and refuse a format they do not know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..core.model import Decision, TargetState
+from ..errors import ScalerdError
+from .state_codec import FORMAT, decode_state, decode_time, encode_state, encode_time
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = [
+    "FileStateStore",
+    "Pending",
+    "RedisStateStore",
+    "StateError",
+    "StateStore",
+    "StoredTarget",
+    "decode_stored",
+    "encode_stored",
+]
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A change sent to the actuator and not yet known to have landed.
+
+    Enough to record it as of its time (``core.record_scale``) if, after a restart, the
+    actuator shows it did land.
+    """
+
+    at: datetime
+    before: int
+    after: int
+    cooldown_s: float
+
+    @classmethod
+    def of(cls, decision: Decision, at: datetime) -> Pending:
+        return cls(
+            at, decision.current.provisioned, decision.desired, decision.cooldown.total_seconds()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTarget:
+    """Everything the daemon keeps about one target between evaluations."""
+
+    state: TargetState = field(default_factory=TargetState)
+    pending: Pending | None = None
+    # the id of the target's last audit record: the next record's ``prev``
+    last_record_id: str | None = None
+
+
+def encode_stored(stored: StoredTarget) -> JsonObject:
+    """``stored`` as a JSON object (the state as :func:`encode_state` writes it)."""
+    return {
+        "state": encode_state(stored.state),
+        "pending": None if stored.pending is None else _encode_pending(stored.pending),
+        "last_record_id": stored.last_record_id,
+    }
+
+
+def decode_stored(data: Mapping[str, Any]) -> StoredTarget:
+    """The inverse of :func:`encode_stored`. Raises ``ValueError`` if ``data`` is not one."""
+    try:
+        pending = data["pending"]
+        return StoredTarget(
+            state=decode_state(data["state"]),
+            pending=None if pending is None else _decode_pending(pending),
+            last_record_id=data["last_record_id"],
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a stored target: {type(exc).__name__}: {exc}") from None
+
+
+def _encode_pending(pending: Pending) -> JsonObject:
+    return {
+        "at": encode_time(pending.at),
+        "before": pending.before,
+        "after": pending.after,
+        "cooldown_s": pending.cooldown_s,
+    }
+
+
+def _decode_pending(data: Mapping[str, Any]) -> Pending:
+    return Pending(
+        decode_time(data["at"]), int(data["before"]), int(data["after"]), float(data["cooldown_s"])
+    )
+
+
+class StateError(ScalerdError):
+    """Stored state cannot be read (a format from a newer scalerd, a damaged document)."""
+
+
+class StateStore(Protocol):
+    async def load_all(self) -> dict[str, StoredTarget]:
+        """Everything stored, by target name."""
+
+    async def save(self, target: str, stored: StoredTarget) -> None:
+        """Store ``stored`` durably before returning."""
+
+    async def aclose(self) -> None: ...
+
+
+class FileStateStore:
+    """Every target in one JSON document at ``path``.
+
+    A save writes the whole document to ``.{name}.tmp`` next to it, fsyncs it, renames it
+    over ``path`` and fsyncs the directory. A temporary file left by a crash is never read
+    and is overwritten by the next save. Saves are serialized and run in a worker thread.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = asyncio.Lock()
+        # every target encoded, as on disk; None until first read
+        self._documents: dict[str, JsonObject] | None = None
+
+    async def load_all(self) -> dict[str, StoredTarget]:
+        async with self._lock:
+            documents = await self._loaded()
+        return {
+            target: _decode(document, f"{self.path}: {target}")
+            for target, document in documents.items()
+        }
+
+    async def save(self, target: str, stored: StoredTarget) -> None:
+        document = encode_stored(stored)
+        async with self._lock:
+            documents = await self._loaded()
+            documents[target] = document
+            await asyncio.to_thread(_replace, self.path, {"format": FORMAT, "targets": documents})
+
+    async def aclose(self) -> None:
+        async with self._lock:  # let a save in progress finish
+            pass
+
+    async def _loaded(self) -> dict[str, JsonObject]:
+        """The documents on disk, read once: a save before ``load_all`` must not drop the
+        other targets from the file."""
+        if self._documents is None:
+            self._documents = await asyncio.to_thread(_read, self.path)
+        return self._documents
+
+
+def _read(path: Path) -> dict[str, JsonObject]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise StateError(f"{path}: not a state document: {exc}") from None
+    targets = _unwrap(data, str(path), "targets")
+    if not isinstance(targets, dict):
+        raise StateError(f"{path}: 'targets' is not an object")
+    return targets
+
+
+def _replace(path: Path, document: JsonObject) -> None:
+    """Write ``document`` to ``path`` so that a crash leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as file:
+        file.write(json.dumps(document, separators=(",", ":")).encode())
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable: without it a power cut may bring the old file back."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RedisStateStore:
+    """Each target under ``{key_prefix}state:{target}``; ``load_all`` SCANs them.
+
+    The Redis client is injected and closed by whoever made it.
+    """
+
+    def __init__(self, redis: redis.asyncio.Redis, key_prefix: str = "scalerd:") -> None:
+        self._redis = redis
+        self._prefix = f"{key_prefix}state:"
+
+    def key(self, target: str) -> str:
+        return f"{self._prefix}{target}"
+
+    async def load_all(self) -> dict[str, StoredTarget]:
+        pattern = f"{_glob_escape(self._prefix)}*"
+        keys = sorted({_text(key) async for key in self._redis.scan_iter(match=pattern)})
+        values = await self._redis.mget(keys) if keys else []
+        return {
+            key.removeprefix(self._prefix): _decode_wrapped(value, key)
+            for key, value in zip(keys, values, strict=True)
+            if value is not None  # deleted between SCAN and MGET
+        }
+
+    async def save(self, target: str, stored: StoredTarget) -> None:
+        document = {"format": FORMAT, "target": encode_stored(stored)}
+        await self._redis.set(self.key(target), json.dumps(document, separators=(",", ":")))
+
+    async def aclose(self) -> None:
+        """Nothing to release: the client is not ours."""
+
+
+def _decode_wrapped(value: bytes | str, where: str) -> StoredTarget:
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise StateError(f"{where}: not a state document: {exc}") from None
+    return _decode(_unwrap(data, where, "target"), where)
+
+
+def _unwrap(data: Any, where: str, key: str) -> Any:
+    """``data[key]`` after checking the format number."""
+    if not isinstance(data, dict) or key not in data:
+        raise StateError(f"{where}: not a state document")
+    if data.get("format") != FORMAT:
+        raise StateError(
+            f"{where}: state format {data.get('format')!r}, this scalerd reads format {FORMAT}"
+        )
+    return data[key]
+
+
+def _decode(document: Any, where: str) -> StoredTarget:
+    if not isinstance(document, dict):
+        raise StateError(f"{where}: not a stored target")
+    try:
+        return decode_stored(document)
+    except ValueError as exc:
+        raise StateError(f"{where}: {exc}") from None
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

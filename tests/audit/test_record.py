@@ -1,0 +1,177 @@
+"""The audit record: DESIGN.md §5 fields, exact round trip, the ``prev`` chain, no secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields, replace
+from datetime import timedelta
+
+import pytest
+
+from scalerd.audit import AuditRecord, chain_breaks, format_ts, parse_ts
+from scalerd.core import Capacity, Observation, TargetState, decide
+
+from .build import T0, held_by_cooldown, record, records, scaled_with_rate_limit, target_spec
+
+# DESIGN.md §5, plus what the issue adds (tier, restarts, operation, notes)
+REQUIRED = [
+    *("ts", "id", "target", "kind", "config_version", "instance", "inputs", "rules"),
+    *("current", "recommended", "desired", "steps", "action", "not_scaled_reason"),
+    *("error", "duration_ms", "dry_run", "prev"),
+    *("tier", "restarts", "operation", "notes"),
+]
+
+
+def test_every_design_field_is_in_the_json() -> None:
+    written = json.loads(record().to_json())
+    assert set(REQUIRED) <= set(written)
+
+
+def test_json_keys_follow_the_field_order() -> None:
+    written = json.loads(record().to_json())
+    assert list(written) == [field.name for field in fields(AuditRecord)]
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        pytest.param(record(), id="held"),
+        pytest.param(
+            record(scaled_with_rate_limit(), operation="op-1", notes=("restarts",)), id="scaled"
+        ),
+        pytest.param(
+            AuditRecord.without_decision(
+                "web",
+                T0,
+                action="failed",
+                kind="azure-postgres-flexible",
+                config_version="c0ffee",
+                instance="scalerd-0",
+                prev=None,
+                duration_ms=3000.0,
+                dry_run=False,
+                error="actuator timed out",
+            ),
+            id="without-decision",
+        ),
+    ],
+)
+def test_round_trip(made: AuditRecord) -> None:
+    line = made.to_json()
+    assert "\n" not in line
+    assert AuditRecord.from_json(line) == made
+    assert AuditRecord.from_json(line).to_json() == line
+
+
+def test_ts_is_rfc3339_utc_with_milliseconds() -> None:
+    made = record()
+    written = json.loads(made.to_json())["ts"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written)
+    # the decision's microseconds are cut to the milliseconds the JSON keeps
+    assert made.ts == T0.replace(microsecond=T0.microsecond // 1000 * 1000)
+    assert parse_ts(format_ts(made.ts)) == made.ts
+
+
+def test_ids_are_unique_and_sort_by_time() -> None:
+    made = records(50)
+    ids = [each.id for each in made]
+    assert len(set(ids)) == len(ids)
+    assert sorted(ids) == ids
+
+
+def test_the_decision_is_serialized_as_it_is() -> None:
+    decision = held_by_cooldown()
+    described = json.loads(json.dumps(decision.as_dict()))  # as JSON gives it back
+    made = record(decision)
+    assert made.current == described["current"]
+    assert (made.recommended, made.desired) == (described["recommended"], described["desired"])
+    assert made.not_scaled_reason == described["not_scaled_reason"] == "CooldownActive"
+    assert list(made.inputs) == described["inputs"]
+    assert list(made.rules) == described["rules"]
+    # each step is Reason.as_dict(), with the not-scaled reason it stands for
+    assert list(made.steps) == described["steps"]
+    assert [step.get("holds_as") for step in made.steps] == [
+        str(s.holds_as) if s.holds_as else None for s in decision.steps
+    ]
+
+
+def test_records_of_a_target_form_a_chain() -> None:
+    first, second, third = records(3)
+    assert (first.prev, second.prev, third.prev) == (None, first.id, second.id)
+    assert chain_breaks([first, second, third]) == set()
+    # a lost record shows: the next one's prev names a record the reader never saw
+    assert chain_breaks([first, third]) == {third.id}
+
+
+def test_chains_are_per_target() -> None:
+    web = records(2, target="web")
+    api = records(2, target="api")
+    interleaved = [web[0], api[0], web[1], api[1]]
+    assert chain_breaks(interleaved) == set()
+
+
+SECRET = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=c2VjcmV0S2V5PQ=="
+
+
+def test_a_secret_in_the_error_does_not_reach_the_json() -> None:
+    made = record(
+        action="failed", error=f"apply failed: {SECRET}", notes=(f"retried with {SECRET}",)
+    )
+    line = made.to_json()
+    assert "c2VjcmV0S2V5PQ" not in line
+    assert "SharedAccessKey=***" in (made.error or "")
+
+
+def test_a_secret_in_a_source_error_does_not_reach_the_json() -> None:
+    """A real decision whose metric failed with a connection string in the message."""
+    spec = target_spec(max=10, track=[{"metric": "depth", "type": "total", "target": 100}])
+    decision, _ = decide(
+        spec,
+        TargetState(),
+        Capacity.steady(2),
+        [Observation.failed("depth", f"cannot connect: {SECRET}")],
+        T0,
+    )
+    line = record(decision).to_json()
+    assert "c2VjcmV0S2V5PQ" not in line
+    assert AuditRecord.from_json(line).inputs[0]["error"].endswith("SharedAccessKey=***")
+
+
+def test_a_real_decision_round_trips() -> None:
+    spec = target_spec(max=10, track=[{"metric": "cpu", "type": "utilization", "target": 50}])
+    cpu = [Observation.value("cpu", T0, 95.0)]
+    decision, _ = decide(spec, TargetState(), Capacity.steady(4), cpu, T0)
+    made = record(decision)
+    assert AuditRecord.from_json(made.to_json()) == made
+    assert made.desired == decision.desired
+
+
+def test_ts_defaults_to_the_decision_time_and_can_be_given() -> None:
+    later = T0 + timedelta(seconds=2)
+    assert record().ts.replace(microsecond=0) == T0.replace(microsecond=0)
+    assert record(ts=later).ts == later.replace(microsecond=later.microsecond // 1000 * 1000)
+
+
+def test_an_unknown_action_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown audit action"):
+        replace(record(), action="maybe")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("[]", id="not-an-object"),
+        pytest.param('{"id": "x"}', id="fields-missing"),
+        pytest.param("{not json", id="not-json"),
+    ],
+)
+def test_a_line_that_is_not_a_record_is_refused(line: str) -> None:
+    with pytest.raises(ValueError):
+        AuditRecord.from_json(line)
+
+
+def test_unknown_keys_from_a_newer_writer_are_ignored() -> None:
+    made = record()
+    newer = json.loads(made.to_json()) | {"shiny_new_field": 1}
+    assert AuditRecord.from_mapping(newer) == made
