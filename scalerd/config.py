@@ -63,7 +63,7 @@ class TargetConfig(Rule):
     rules: str | None = None
     # metric name used by the rules → source name (a metric with no entry reads the
     # source of the same name)
-    metrics: dict[str, str] = {}
+    metrics: dict[str, str] = Field(default_factory=dict)
 
 
 class _Settings(BaseModel):
@@ -166,7 +166,9 @@ def load_rule_file(path: str | Path) -> RuleFile:
         raise ConfigError(issues.items)
     for key in _BINDING_KEYS:
         if key in raw:
-            issues.add(file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file")
+            issues.add(
+                file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file"
+            )
     try:
         rule = RuleFile.model_validate(raw)
     except ValidationError as error:
@@ -208,7 +210,9 @@ class _Issues:
             line = int(match.group(1)) if match else None
             message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
             column = f" (column {match.group(2)})" if match else ""
-            self.items.append(ConfigIssue(str(file), line, "", f"TOML syntax error: {message}{column}"))
+            self.items.append(
+                ConfigIssue(str(file), line, "", f"TOML syntax error: {message}{column}")
+            )
             return None
         self._texts[file] = TomlLines(text)
         return raw
@@ -295,7 +299,9 @@ class _Loader:
     def _entries(self, raw: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
         value = raw.get(section, [])
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            self.issues.add(self.path, (section,), f"must be an array of tables: write [[{section}]] entries")
+            self.issues.add(
+                self.path, (section,), f"must be an array of tables: write [[{section}]] entries"
+            )
             return []
         return list(enumerate(value))
 
@@ -310,7 +316,11 @@ class _Loader:
         for index, entry in self._entries(raw, section):
             kind = entry.get("kind")
             if not isinstance(kind, str):
-                self.issues.add(self.path, (section, index), f"missing 'kind' (one of: {', '.join(registry.kinds)})")
+                self.issues.add(
+                    self.path,
+                    (section, index),
+                    f"missing 'kind' (one of: {', '.join(registry.kinds)})",
+                )
                 continue
             if kind not in registry:
                 close = difflib.get_close_matches(kind, registry.kinds, 1)
@@ -325,16 +335,26 @@ class _Loader:
             try:
                 config = model.model_validate(entry)
             except ValidationError as error:
-                self.issues.from_validation(error, model, lambda loc: (self.path, (section, index, *loc), ""))
+                self.issues.from_validation(
+                    error, model, lambda loc, i=index: (self.path, (section, i, *loc), "")
+                )
                 continue
             assert isinstance(config, base)
             if config.name in found:
-                self.issues.add(self.path, (section, index, "name"), f"{registry.family} {config.name!r} is defined twice")
+                self.issues.add(
+                    self.path,
+                    (section, index, "name"),
+                    f"{registry.family} {config.name!r} is defined twice",
+                )
                 continue
             if isinstance(config, VerticalConfig):
                 for window_index, window in enumerate(config.maintenance_windows()):
                     self.issues.check_cron(
-                        self.path, (section, index, "maintenance", window_index), window.cron, window.end, window.timezone
+                        self.path,
+                        (section, index, "maintenance", window_index),
+                        window.cron,
+                        window.end,
+                        window.timezone,
                     )
             found[config.name] = config
         return found
@@ -357,7 +377,9 @@ class _Loader:
             try:
                 config = TargetConfig.model_validate(merged)
             except ValidationError as error:
-                self.issues.from_validation(error, TargetConfig, lambda loc, i=index: self._place(i, loc))
+                self.issues.from_validation(
+                    error, TargetConfig, lambda loc, i=index: self._place(i, loc)
+                )
                 continue
             target = self._bind(index, config, sources, actuators, calendar, names, claimed)
             simulate = self._simulate(index, settings, simulate_overlay)
@@ -374,7 +396,9 @@ class _Loader:
                 )
         return targets
 
-    def _merge_include(self, index: int, entry: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def _merge_include(
+        self, index: int, entry: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         inline = dict(entry)
         self.inline[index] = inline
         overlay = inline.pop("simulate", {})
@@ -382,11 +406,19 @@ class _Loader:
         if include is None:
             return inline, overlay if isinstance(overlay, dict) else {}
         if not isinstance(include, str):
-            self.issues.add(self.path, ("targets", index, "rules"), "must be the path of a rule file, e.g. 'rules/web-api.toml'")
+            self.issues.add(
+                self.path,
+                ("targets", index, "rules"),
+                "must be the path of a rule file, e.g. 'rules/web-api.toml'",
+            )
             return None, {}
         file = Path(include) if Path(include).is_absolute() else self.path.parent / include
         if not file.is_file():
-            self.issues.add(self.path, ("targets", index, "rules"), f"rule file {include!r} not found (looked in {file.parent})")
+            self.issues.add(
+                self.path,
+                ("targets", index, "rules"),
+                f"rule file {include!r} not found (looked in {file.parent})",
+            )
             return None, {}
         included = self.issues.parse(file)
         if included is None:
@@ -394,9 +426,17 @@ class _Loader:
         self.includes[index] = _Include(file, included)
         for key in _BINDING_KEYS:
             if key in included:
-                self.issues.add(file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file")
-        base = {key: value for key, value in included.items() if key not in _BINDING_KEYS and key != "simulate"}
-        simulate = _deep_merge(included.get("simulate", {}), overlay if isinstance(overlay, dict) else {})
+                self.issues.add(
+                    file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file"
+                )
+        base = {
+            key: value
+            for key, value in included.items()
+            if key not in _BINDING_KEYS and key != "simulate"
+        }
+        simulate = _deep_merge(
+            included.get("simulate", {}), overlay if isinstance(overlay, dict) else {}
+        )
         return _deep_merge(base, inline), simulate
 
     def _place(self, index: int, loc: KeyPath) -> tuple[Path, KeyPath, str]:
@@ -410,7 +450,9 @@ class _Loader:
                 return include.file, loc, f" (rule file of target {name!r})"
         return self.path, ("targets", index, *loc), ""
 
-    def _simulate(self, index: int, settings: _Settings | None, overlay: dict[str, Any]) -> SimulateSettings | None:
+    def _simulate(
+        self, index: int, settings: _Settings | None, overlay: dict[str, Any]
+    ) -> SimulateSettings | None:
         base = settings.simulate if settings is not None else SimulateSettings()
         if not overlay:
             return base
@@ -492,11 +534,18 @@ class _Loader:
 
         for schedule_index, schedule in enumerate(config.schedule):
             file, key, suffix = self._place(index, ("schedule", schedule_index))
-            self.issues.check_cron(file, key, schedule.cron, schedule.end, schedule.timezone, suffix)
+            self.issues.check_cron(
+                file, key, schedule.cron, schedule.end, schedule.timezone, suffix
+            )
             ceiling = schedule.maximum or config.maximum
             if schedule.minimum is not None and schedule.minimum > ceiling:
                 file, key, suffix = self._place(index, ("schedule", schedule_index, "min"))
-                self.issues.add(file, key, f"min ({schedule.minimum}) is above the max in force ({ceiling})", suffix)
+                self.issues.add(
+                    file,
+                    key,
+                    f"min ({schedule.minimum}) is above the max in force ({ceiling})",
+                    suffix,
+                )
                 ok = False
 
         ladder = None
@@ -530,15 +579,24 @@ class _Loader:
             ok = False
 
         if config.maximum > tiers:
-            problem(("max",), f"the actuator's ladder has {tiers} tiers: max is a tier position, 1..{tiers}")
+            problem(
+                ("max",),
+                f"the actuator's ladder has {tiers} tiers: max is a tier position, 1..{tiers}",
+            )
         if config.minimum < 1:
             problem(("min",), "a ladder cannot scale to zero: min is a tier position, at least 1")
         for i, threshold in enumerate(config.threshold):
             if threshold.action.kind == "percent":
-                problem(("threshold", i, "action"), "a percentage of a tier position means nothing: use '+1', '-1' or '=N'")
+                problem(
+                    ("threshold", i, "action"),
+                    "a percentage of a tier position means nothing: use '+1', '-1' or '=N'",
+                )
         for i, policy in enumerate(config.step):
             if policy.adjustment_type == "percent":
-                problem(("step", i, "adjustment_type"), "a percentage of a tier position means nothing: use 'change' or 'exact'")
+                problem(
+                    ("step", i, "adjustment_type"),
+                    "a percentage of a tier position means nothing: use 'change' or 'exact'",
+                )
         return ok
 
 
@@ -559,9 +617,9 @@ def _depth(raw: Any, path: KeyPath) -> int:
     """How many leading parts of ``path`` exist in ``raw``."""
     depth = 0
     for part in path:
-        if isinstance(part, str) and isinstance(raw, Mapping) and part in raw:
-            raw = raw[part]
-        elif isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw):
+        if (isinstance(part, str) and isinstance(raw, Mapping) and part in raw) or (
+            isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw)
+        ):
             raw = raw[part]
         else:
             return depth
@@ -648,7 +706,11 @@ def _candidates(annotation: Any) -> list[Any]:
 
 def _element(annotation: Any, part: str | int) -> Any:
     for candidate in _candidates(annotation):
-        if isinstance(part, str) and isinstance(candidate, type) and issubclass(candidate, BaseModel):
+        if (
+            isinstance(part, str)
+            and isinstance(candidate, type)
+            and issubclass(candidate, BaseModel)
+        ):
             for name, info in candidate.model_fields.items():
                 if part in (name, info.alias):
                     return info.annotation
@@ -667,7 +729,9 @@ def _version(
     targets: Sequence[Target],
 ) -> str:
     document = {
-        "settings": settings.model_dump(mode="json", exclude={"daemon": {"instance"}}) if settings else None,
+        "settings": settings.model_dump(mode="json", exclude={"daemon": {"instance"}})
+        if settings
+        else None,
         "sources": {name: config.model_dump(mode="json") for name, config in sources.items()},
         "actuators": {name: config.model_dump(mode="json") for name, config in actuators.items()},
         "targets": [target.config.model_dump(mode="json", by_alias=True) for target in targets],

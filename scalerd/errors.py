@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ActuatorError", "ConfigError", "ConfigIssue", "ScalerdError", "SourceError", "Throttled"]
+__all__ = [
+    "ActuatorError",
+    "ConfigError",
+    "ConfigIssue",
+    "ScalerdError",
+    "SourceError",
+    "Throttled",
+]
 
 
 class ScalerdError(Exception):
@@ -39,6 +46,11 @@ class ConfigError(ScalerdError):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(issue) for issue in issues))
+
+    @classmethod
+    def single(cls, file: object, path: str, message: str) -> ConfigError:
+        """A problem found after validation, when settings do not fit together."""
+        return cls([ConfigIssue(str(file), None, path, message)])
 
 
 class SourceError(ScalerdError):

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import httpx
     import redis.asyncio
 
+    from .azure.clients import AzureClients
+
 __all__ = [
     "Actuator",
     "ActuatorConfig",
@@ -109,14 +111,15 @@ class BuildContext:
     """What the composition root hands every plugin's ``build``: clients and settings.
 
     ``base_dir`` resolves relative paths in plugin configs (the config file's folder).
-    ``azure`` is the Azure client factory (``scalerd.azure``), present when configured.
+    ``azure`` holds the Azure SDK clients and the throttling state they share
+    (``scalerd.azure.AzureClients``), present when an Azure plugin is configured.
     """
 
     base_dir: Path = field(default_factory=Path.cwd)
     clock: Clock = field(default_factory=SystemClock)
     http: httpx.AsyncClient | None = None
     redis: redis.asyncio.Redis | None = None
-    azure: Any = None
+    azure: AzureClients | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

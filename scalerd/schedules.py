@@ -4,7 +4,7 @@ the core is handed for scheduled profiles and maintenance windows.
 Two traps are handled here so ops can write cron the way they know it:
 
 * apscheduler 3 numbers weekdays from Monday = 0, where cron says Sunday = 0 (and 7), so
-  ``1-5`` would silently mean Tuesday–Saturday. Weekday numbers are rewritten as names.
+  ``1-5`` would silently mean Tuesday to Saturday. Weekday numbers are rewritten as names.
 * cron has no "previous fire time"; the last opening before ``now`` is found by looking
   back over growing spans, and the answer is cached so replaying two weeks stays cheap.
 """
@@ -140,7 +140,9 @@ class CronCalendar:
         if window.duration is not None:
             # the earliest start in (now - duration, now]: overlapping occurrences are one
             # continuous opening, and a ramp counts from its beginning
-            first = starts.get_next_fire_time(None, now - window.duration + timedelta(microseconds=1))
+            first = starts.get_next_fire_time(
+                None, now - window.duration + timedelta(microseconds=1)
+            )
             if first is None or first > now:
                 return None
             return _Opening(first, self._continuous_end(starts, first, window.duration))

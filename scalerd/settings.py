@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .core.durations import Duration
 
@@ -21,6 +21,7 @@ __all__ = [
     "AuditSettings",
     "AzureSettings",
     "DaemonSettings",
+    "MetricKind",
     "RedisSettings",
     "SimulateSettings",
     "StateSettings",
@@ -44,6 +45,9 @@ class DaemonSettings(Section):
     jitter: float = Field(0.1, ge=0, le=0.5)
     # re-read config.toml when the file changes (SIGHUP always reloads)
     watch_config: bool = True
+    # the environment variable holding the bearer token for the control endpoints
+    # (pause, override, evaluate); without it they answer only on localhost
+    control_token_env: str | None = None
 
     @field_validator("listen")
     @classmethod
@@ -100,31 +104,99 @@ class StateSettings(Section):
 
 
 class AzureSettings(Section):
-    """Azure endpoints (sovereign clouds, emulators) and identity. No secrets here."""
+    """Azure endpoints (sovereign clouds, emulators), identity, and how hard scalerd may
+    lean on Azure (``scalerd.azure.throttle`` explains each limit). No secrets here: a
+    Service Bus connection string comes from the environment variable a source names."""
 
+    # Azure Resource Manager; tokens are requested for "<arm_endpoint>/.default"
     arm_endpoint: str = "https://management.azure.com"
-    # regional batch metrics endpoint template; {region} is the resources' region
+    # regional batch metrics endpoint; {region} is the resources' region
     metrics_endpoint: str = "https://{region}.metrics.monitor.azure.com"
+    # the token audience of the metrics endpoint (e.g. https://metrics.monitor.azure.us)
+    metrics_audience: str = "https://metrics.monitor.azure.com"
     logs_endpoint: str = "https://api.loganalytics.io"
+    # appended to a Service Bus namespace given by its short name
+    servicebus_suffix: str = "servicebus.windows.net"
     # a user-assigned managed identity's client id; unset = DefaultAzureCredential's choice
     managed_identity_client_id: str | None = None
     # a CA bundle to trust (private endpoints behind TLS inspection; local fakes)
     ca_bundle: str | None = None
+    # retries the SDK makes on its own, for transient faults of reads only
+    retry_total: int = Field(1, ge=0, le=3)
+    # how long one HTTP request may wait for Azure's answer
+    read_timeout: Duration = timedelta(seconds=30)
+    # between status polls of a long-running operation, unless Azure says Retry-After
+    polling_interval: Duration = timedelta(seconds=15)
+    # the longest one read, current() or apply() waits in all for Retry-After; beyond it
+    # the call is skipped for this tick
+    throttle_budget: Duration = timedelta(seconds=10)
+    # writes per subscription: bursts of write_burst, refilled at writes_per_hour
+    write_burst: int = Field(20, ge=1)
+    writes_per_hour: int = Field(600, ge=1)
+    # a plugin's circuit opens after this many failures in a row, for breaker_reset
+    breaker_failures: int = Field(5, ge=1)
+    breaker_reset: Duration = timedelta(seconds=60)
+
+    @field_validator("arm_endpoint", "metrics_endpoint", "metrics_audience", "logs_endpoint")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(
+                "must start with https:// (the Azure SDK sends no token over plain http); "
+                "for a local emulator, serve TLS and set ca_bundle"
+            )
+        # a trailing slash makes LogsQueryClient request "//v1/..."
+        return value.rstrip("/")
+
+
+MetricKind = Literal["utilization", "rate", "arrivals", "backlog", "concurrency", "latency"]
 
 
 class SimulateSettings(Section):
-    """The capacity model ``scalerd simulate`` replays demand against (DESIGN.md §6)."""
+    """The capacity model ``scalerd simulate`` replays demand against (DESIGN.md §6).
+
+    Demand is work per second; each ready replica serves ``capacity`` of it. The metric
+    kinds (``scalerd.simulate.model`` has the formulas) are what the rules' metrics are
+    derived from, so the same rule reads the same number in a replay as in production.
+    """
 
     # work per second one ready replica serves
-    capacity: float = Field(1.0, gt=0)
-    # seconds from asking for a replica to its serving
+    capacity: float = Field(1.0, gt=0, allow_inf_nan=False)
+    # seconds from asking for a replica to its serving (scale-in is immediate)
     startup: Duration = timedelta(seconds=30)
-    # how late the metric reaches the rules
+    # how late the metric reaches the rules (Azure Monitor: minutes; a queue read: none)
     metric_delay: Duration = timedelta(0)
-    # multiply the trace by this, or scale it so its peak needs `peak_replicas`
-    scale: float | None = Field(None, gt=0)
+    # multiply the trace by this, or scale it so its highest row needs `peak_replicas`
+    scale: float | None = Field(None, gt=0, allow_inf_nan=False)
     peak_replicas: int | None = Field(None, ge=1)
     # replicas at the start (default: the target's min)
     initial: int | None = Field(None, ge=0)
-    # what each metric name the rules read is, derived from demand and ready replicas
-    metrics: dict[str, Literal["utilization", "rate", "backlog", "concurrency", "latency"]] = {}
+    # seconds one unit of work spends in service (default: 1 / capacity, one at a time);
+    # concurrency and latency are derived from it, and the work a queue has in service
+    service_time: Duration | None = None
+    # the longest response time the latency metric reads: the request timeout
+    latency_cap: Duration = timedelta(seconds=30)
+    # the wall-clock time of the trace's first row, for schedules and cron windows
+    start: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    # what each metric name the rules read is, derived from demand and ready replicas;
+    # a metric left out is inferred from the rule that reads it
+    metrics: dict[str, MetricKind] = {}
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2024-01-01T00:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _one_scaling(self) -> SimulateSettings:
+        if self.scale is not None and self.peak_replicas is not None:
+            raise ValueError("give scale or peak_replicas, not both")
+        return self
+
+    @property
+    def service_time_s(self) -> float:
+        if self.service_time is None:
+            return 1.0 / self.capacity
+        return self.service_time.total_seconds()

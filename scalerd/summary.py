@@ -67,16 +67,28 @@ def describe_target(target: Target) -> Iterator[str]:
     if rule.fallback is not None:
         yield f"  fallback: {rule.fallback.replicas} after {rule.fallback.failure_threshold} failed evaluations"
     for schedule in rule.schedule:
-        length = f"for {format_duration(schedule.duration)}" if schedule.duration else f"until '{schedule.end}'"
+        length = (
+            f"for {format_duration(schedule.duration)}"
+            if schedule.duration
+            else f"until '{schedule.end}'"
+        )
         changes = ", ".join(
             f"{key} {value}"
-            for key, value in (("min", schedule.minimum), ("max", schedule.maximum), ("default", schedule.default))
+            for key, value in (
+                ("min", schedule.minimum),
+                ("max", schedule.maximum),
+                ("default", schedule.default),
+            )
             if value is not None
         )
         ramp = f", ramp {format_duration(schedule.ramp)}" if schedule.ramp else ""
         yield f"  schedule {schedule.name}: '{schedule.cron}' {length} ({schedule.timezone}): {changes}{ramp}"
     for window in target.spec.maintenance:
-        length = f"for {format_duration(window.duration)}" if window.duration else f"until '{window.end}'"
+        length = (
+            f"for {format_duration(window.duration)}"
+            if window.duration
+            else f"until '{window.end}'"
+        )
         yield f"  maintenance window: '{window.cron}' {length} ({window.timezone})"
     if rule.pause:
         yield f"  paused: {rule.pause}"

@@ -40,7 +40,10 @@ class _Tiers(ActuatorConfig):
 SOURCES = Registry("source", [Plugin("gauge", _Gauge, lambda c, x: None, "a number")])
 ACTUATORS = Registry(
     "actuator",
-    [Plugin("pool", _Pool, lambda c, x: None, "replicas"), Plugin("tiers", _Tiers, lambda c, x: None, "a ladder")],
+    [
+        Plugin("pool", _Pool, lambda c, x: None, "replicas"),
+        Plugin("tiers", _Tiers, lambda c, x: None, "a ladder"),
+    ],
 )
 
 VALID = """\
@@ -137,7 +140,9 @@ def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
 
 def test_toml_syntax_error_names_its_line(tmp_path: Path) -> None:
     text = VALID.replace('name = "web-api"', 'name = "web-api')
-    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith('name = "web-api'))
+    line = next(
+        i for i, row in enumerate(text.splitlines(), 1) if row.startswith('name = "web-api')
+    )
     (problem,) = _problems(_write(tmp_path, text))
     assert problem.startswith(f"{tmp_path}/config.toml:{line}: TOML syntax error")
 
@@ -171,14 +176,46 @@ def test_deep_key_path_and_value(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        pytest.param(("max = 20", "min = 30\nmax = 20"), "targets[0].min: min (30) is greater than max (20)", id="min > max"),
-        pytest.param(('actuator = "web"', 'actuator = "webb"'), "target 'web-api' uses actuator 'webb', which is not defined", id="undefined actuator"),
-        pytest.param(('actuator = "workers"', 'actuator = "web"'), "actuator 'web' is already scaled by target 'web-api'", id="two targets on one actuator"),
-        pytest.param(('kind = "pool"', 'kind = "pol"'), "unknown actuator kind 'pol'; did you mean 'pool'?", id="unknown kind"),
-        pytest.param(('max_age = "2m"', "max_age = 120"), "a duration needs a unit", id="bare number duration"),
-        pytest.param(('type = "total"', 'type = "queue"'), "targets[1].track[0].type: must be 'utilization', 'average' or 'total'", id="bad enum"),
-        pytest.param(('queue = "orders-queue"', 'queue = "orders-queue", extra = "cpu"'), "no rule of target 'jobs' reads metric 'extra'", id="unused binding"),
-        pytest.param(('[daemon]', '[deamon]'), "deamon: unknown key; did you mean 'daemon'?", id="unknown section"),
+        pytest.param(
+            ("max = 20", "min = 30\nmax = 20"),
+            "targets[0].min: min (30) is greater than max (20)",
+            id="min > max",
+        ),
+        pytest.param(
+            ('actuator = "web"', 'actuator = "webb"'),
+            "target 'web-api' uses actuator 'webb', which is not defined",
+            id="undefined actuator",
+        ),
+        pytest.param(
+            ('actuator = "workers"', 'actuator = "web"'),
+            "actuator 'web' is already scaled by target 'web-api'",
+            id="two targets on one actuator",
+        ),
+        pytest.param(
+            ('kind = "pool"', 'kind = "pol"'),
+            "unknown actuator kind 'pol'; did you mean 'pool'?",
+            id="unknown kind",
+        ),
+        pytest.param(
+            ('max_age = "2m"', "max_age = 120"),
+            "a duration needs a unit",
+            id="bare number duration",
+        ),
+        pytest.param(
+            ('type = "total"', 'type = "queue"'),
+            "targets[1].track[0].type: must be 'utilization', 'average' or 'total'",
+            id="bad enum",
+        ),
+        pytest.param(
+            ('queue = "orders-queue"', 'queue = "orders-queue", extra = "cpu"'),
+            "no rule of target 'jobs' reads metric 'extra'",
+            id="unused binding",
+        ),
+        pytest.param(
+            ("[daemon]", "[deamon]"),
+            "deamon: unknown key; did you mean 'daemon'?",
+            id="unknown section",
+        ),
     ],
 )
 def test_invalid_inputs(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
@@ -207,13 +244,18 @@ def test_select_policy_and_cron_and_time_zone(tmp_path: Path) -> None:
         """
     )
     problems = "\n".join(_problems(_write(tmp_path, text)))
-    assert "targets[1].behavior.scale_up.select: select must be 'max', 'min' or 'disabled', got 'maximum'" in problems
+    assert (
+        "targets[1].behavior.scale_up.select: select must be 'max', 'min' or 'disabled', got 'maximum'"
+        in problems
+    )
     assert "targets[1].schedule[1].timezone: unknown IANA time zone 'Mars/Olympus'" in problems
     # cron is checked once the model is valid; fix the others and it is reported with its line
     text = text.replace('"maximum"', '"max"').replace("Mars/Olympus", "Europe/Berlin")
     (problem,) = _problems(_write(tmp_path, text))
     line = text.splitlines().index('cron = "0 25 * * 1-5"') + 1
-    assert problem.startswith(f"{tmp_path}/config.toml:{line}: targets[1].schedule[0].cron: invalid cron expression")
+    assert problem.startswith(
+        f"{tmp_path}/config.toml:{line}: targets[1].schedule[0].cron: invalid cron expression"
+    )
 
 
 def test_overlapping_steps(tmp_path: Path) -> None:
@@ -262,8 +304,15 @@ def test_rule_file_include_and_override(tmp_path: Path) -> None:
 
 
 def test_error_in_a_rule_file_names_that_file(tmp_path: Path) -> None:
-    _write(tmp_path, 'max = 8\n[[track]]\nmetric = "cpu"\ntype = "utilization"\ntarget = -5\n', "rules/web.toml")
-    text = VALID.replace('max = 20\n\n[[targets.track]]\nmetric = "cpu"\ntype = "utilization"\ntarget = 70\n', 'rules = "rules/web.toml"\n')
+    _write(
+        tmp_path,
+        'max = 8\n[[track]]\nmetric = "cpu"\ntype = "utilization"\ntarget = -5\n',
+        "rules/web.toml",
+    )
+    text = VALID.replace(
+        'max = 20\n\n[[targets.track]]\nmetric = "cpu"\ntype = "utilization"\ntarget = 70\n',
+        'rules = "rules/web.toml"\n',
+    )
     assert _problems(_write(tmp_path, text)) == [
         f"{tmp_path}/rules/web.toml:5: track[0].target: must be greater than 0 (got -5) (rule file of target 'web-api')"
     ]
@@ -295,15 +344,23 @@ def test_ladder_targets(tmp_path: Path) -> None:
     )
     problems = "\n".join(_problems(_write(tmp_path, text)))
     assert "targets[2].max: the actuator's ladder has 3 tiers" in problems
-    assert "targets[2].threshold[0].action: a percentage of a tier position means nothing" in problems
+    assert (
+        "targets[2].threshold[0].action: a percentage of a tier position means nothing" in problems
+    )
     fixed = _load(_write(tmp_path, text.replace("max = 5", "max = 3").replace('"+50%"', '"+1"')))
     db = fixed.targets[2]
     assert db.spec.ladder is not None and db.spec.maintenance[0].cron == "0 2 * * 0"
 
 
 def test_rule_file_alone(tmp_path: Path) -> None:
-    good = _write(tmp_path, 'max = 4\n[[track]]\nmetric = "q"\ntype = "total"\ntarget = 5\n', "r.toml")
+    good = _write(
+        tmp_path, 'max = 4\n[[track]]\nmetric = "q"\ntype = "total"\ntarget = 5\n', "r.toml"
+    )
     assert load_rule_file(good).maximum == 4
-    bad = _write(tmp_path, 'name = "x"\nmax = 4\n[[track]]\nmetric = "q"\ntype = "total"\ntarget = 5\n', "bad.toml")
+    bad = _write(
+        tmp_path,
+        'name = "x"\nmax = 4\n[[track]]\nmetric = "q"\ntype = "total"\ntarget = 5\n',
+        "bad.toml",
+    )
     with pytest.raises(ConfigError, match="'name' belongs in the \\[\\[targets\\]\\] entry"):
         load_rule_file(bad)

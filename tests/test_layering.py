@@ -14,7 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "scalerd" / "core"
 
 BANNED_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter", "sleep"}
-BANNED_IMPORTS = {"asyncio", "logging", "time", "socket", "aiohttp", "structlog", "redis", "azure", "httpx", "apscheduler"}
+BANNED_IMPORTS = {
+    "asyncio",
+    "logging",
+    "time",
+    "socket",
+    "aiohttp",
+    "structlog",
+    "redis",
+    "azure",
+    "httpx",
+    "apscheduler",
+}
 
 
 def test_import_contracts_hold() -> None:
@@ -29,9 +40,19 @@ def test_core_module_is_pure(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
             for name in names:
-                assert name.split(".")[0] not in BANNED_IMPORTS, f"{path.name}:{node.lineno} imports {name}"
+                assert name.split(".")[0] not in BANNED_IMPORTS, (
+                    f"{path.name}:{node.lineno} imports {name}"
+                )
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            assert node.func.attr not in BANNED_CALLS, f"{path.name}:{node.lineno} calls .{node.func.attr}()"
-        assert not isinstance(node, ast.Await | ast.AsyncFunctionDef), f"{path.name}:{node.lineno} is async"
+            assert node.func.attr not in BANNED_CALLS, (
+                f"{path.name}:{node.lineno} calls .{node.func.attr}()"
+            )
+        assert not isinstance(node, ast.Await | ast.AsyncFunctionDef), (
+            f"{path.name}:{node.lineno} is async"
+        )

@@ -7,13 +7,24 @@ import and one entry here, and nothing registers itself as a side effect of bein
 from __future__ import annotations
 
 from ..plugins import Actuator, Registry
-from . import process_pool, recording
+from . import (
+    azure_container_apps,
+    azure_postgres,
+    azure_redis,
+    azure_sql,
+    process_pool,
+    recording,
+)
 
 __all__ = ["ACTUATORS"]
 
 ACTUATORS: Registry[Actuator] = Registry(
     "actuator",
     [
+        azure_container_apps.PLUGIN,
+        azure_postgres.PLUGIN,
+        azure_redis.PLUGIN,
+        azure_sql.PLUGIN,
         process_pool.PLUGIN,
         recording.PLUGIN,
     ],

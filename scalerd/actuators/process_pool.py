@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import os
 import signal
+import sys
 from asyncio.subprocess import DEVNULL, Process
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,7 +46,8 @@ __all__ = ["PLUGIN", "ProcessPool", "ProcessPoolConfig"]
 
 class ProcessPoolConfig(ActuatorConfig):
     kind: Literal["process-pool"]
-    # the worker's argv, e.g. ["python", "-m", "scalerd.demo_worker"]
+    # the worker's argv, e.g. ["{python}", "-m", "scalerd.demo_worker"]; "{python}" is
+    # the interpreter running scalerd, so a worker in the same virtualenv needs no PATH
     command: tuple[str, ...] = Field(min_length=1)
     # environment variables for the workers, on top of the daemon's own
     env: dict[str, str] = Field(default_factory=dict)
@@ -142,7 +144,7 @@ class ProcessPool:
 
     async def _spawn(self) -> Process:
         return await asyncio.create_subprocess_exec(
-            *self._config.command,
+            *(sys.executable if part == "{python}" else part for part in self._config.command),
             stdin=DEVNULL,
             cwd=self._cwd,
             env=self._env,

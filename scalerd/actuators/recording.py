@@ -8,8 +8,10 @@ and the core's handling of replicas still starting is exercised too.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -28,6 +30,9 @@ class RecordingConfig(ActuatorConfig):
     initial: int = Field(0, ge=0)
     # how long a replica asked for takes to become ready
     startup: Duration = timedelta(0)
+    # keep the capacity in this file (relative to the config file's folder), so that a
+    # restarted scalerd finds its pretend infrastructure as it left it
+    persist_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +46,12 @@ class RecordedCall:
 class RecordingActuator:
     """Replicas are the times they become ready, oldest first; scaling in drops the newest."""
 
-    def __init__(self, config: RecordingConfig, clock: Clock) -> None:
+    def __init__(self, config: RecordingConfig, clock: Clock, persist_to: Path | None = None) -> None:
         self._startup = config.startup
         self._clock = clock
-        self._ready_at: list[datetime] = [clock.now()] * config.initial
+        self._persist_to = persist_to
+        initial = int(persist_to.read_text()) if persist_to is not None and persist_to.exists() else config.initial
+        self._ready_at: list[datetime] = [clock.now()] * initial
         self.calls: list[RecordedCall] = []
 
     async def current(self) -> Capacity:
@@ -58,14 +65,24 @@ class RecordingActuator:
         # one of these two is a no-op: growing adds replicas, shrinking drops the newest
         self._ready_at.extend([now + self._startup] * (decision.desired - len(self._ready_at)))
         del self._ready_at[decision.desired :]
+        if self._persist_to is not None:
+            _write_atomically(self._persist_to, str(decision.desired))
         return Applied()
 
     async def aclose(self) -> None:
         """Nothing to release: everything is in memory."""
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def build(config: RecordingConfig, ctx: BuildContext) -> Actuator:
-    return RecordingActuator(config, ctx.clock)
+    persist_to = ctx.base_dir / config.persist_to if config.persist_to else None
+    return RecordingActuator(config, ctx.clock, persist_to)
 
 
 PLUGIN = Plugin(

@@ -6,7 +6,7 @@ into a :class:`Decision` that carries a reason for every step, and the next
 what makes a replay exact.
 """
 
-from .decide import decide, record_applied
+from .decide import decide, record_applied, record_scale
 from .durations import Duration, format_duration, parse_duration
 from .model import (
     Capacity,
@@ -61,4 +61,5 @@ __all__ = [
     "format_duration",
     "parse_duration",
     "record_applied",
+    "record_scale",
 ]

@@ -9,6 +9,7 @@ failure too. Zero is never a stand-in for "no data".
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -74,7 +75,7 @@ def _merge(old: tuple[Sample, ...], new: tuple[Sample, ...]) -> tuple[Sample, ..
 
 
 def _ascending(samples: tuple[Sample, ...]) -> bool:
-    return all(a.at < b.at for a, b in zip(samples, samples[1:], strict=False))
+    return all(a.at < b.at for a, b in itertools.pairwise(samples))
 
 
 def aggregate(values: list[float], aggregation: str) -> float:
@@ -123,9 +124,12 @@ def read_metric(
         return failed(failure)
     if not samples:
         return failed("no data")
-    age = (now - samples[-1].at).total_seconds()
+    # a point stamped just after `now` (read after the tick began) is fresh, not from the future
+    age = max(0.0, (now - samples[-1].at).total_seconds())
     if age > max_age.total_seconds():
-        return failed(f"stale: newest point is {age:g}s old (max age {max_age.total_seconds():g}s)", 0, age)
+        return failed(
+            f"stale: newest point is {age:g}s old (max age {max_age.total_seconds():g}s)", 0, age
+        )
     if window_s <= 0:
         return InputReport(metric, source, samples[-1].value, aggregation, 0.0, 1, age)
     start = bisect.bisect_right(samples, now - window, key=_time)  # strictly newer than cutoff

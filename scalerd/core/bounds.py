@@ -28,7 +28,9 @@ def _ramped(base: int, target: int | None, progress: float) -> int:
     return math.ceil(value - 1e-9) if target > base else math.floor(value + 1e-9)
 
 
-def effective_bounds(rule: Rule, calendar: Calendar | None, now: datetime) -> tuple[Bounds, Reason | None]:
+def effective_bounds(
+    rule: Rule, calendar: Calendar | None, now: datetime
+) -> tuple[Bounds, Reason | None]:
     """The bounds in force at ``now``: the first open schedule wins (list order)."""
     base = Bounds(rule.minimum, rule.maximum, rule.default)
     if calendar is None:
@@ -42,7 +44,11 @@ def effective_bounds(rule: Rule, calendar: Calendar | None, now: datetime) -> tu
         minimum = _ramped(rule.minimum, schedule.minimum, progress)
         maximum = _ramped(rule.maximum, schedule.maximum, progress)
         default_base = rule.default if rule.default is not None else rule.minimum
-        default = _ramped(default_base, schedule.default, progress) if schedule.default is not None else rule.default
+        default = (
+            _ramped(default_base, schedule.default, progress)
+            if schedule.default is not None
+            else rule.default
+        )
         bounds = Bounds(minimum, max(maximum, minimum), default, schedule.name)
         ramp_note = f", ramp {progress:.0%}" if progress < 1.0 else ""
         reason = Reason(
@@ -62,7 +68,21 @@ def clamp(desired: int, bounds: Bounds, floor: int) -> Reason | None:
     minimum = max(bounds.minimum, floor)
     profile = f" (profile '{bounds.profile}')" if bounds.profile else ""
     if desired > bounds.maximum:
-        return Reason(Step.TOO_MANY, desired, bounds.maximum, f"max is {bounds.maximum}{profile}", {"max": bounds.maximum}, NotScaled.AT_MAX)
+        return Reason(
+            Step.TOO_MANY,
+            desired,
+            bounds.maximum,
+            f"max is {bounds.maximum}{profile}",
+            {"max": bounds.maximum},
+            NotScaled.AT_MAX,
+        )
     if desired < minimum:
-        return Reason(Step.TOO_FEW, desired, minimum, f"min is {minimum}{profile}", {"min": minimum}, NotScaled.AT_MIN)
+        return Reason(
+            Step.TOO_FEW,
+            desired,
+            minimum,
+            f"min is {minimum}{profile}",
+            {"min": minimum},
+            NotScaled.AT_MIN,
+        )
     return None

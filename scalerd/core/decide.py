@@ -43,7 +43,7 @@ from .recommend import Evaluation, Proposal, evaluate
 from .rules import Rule, TargetSpec
 from .stabilize import stabilize
 
-__all__ = ["decide", "record_applied"]
+__all__ = ["decide", "record_applied", "record_scale"]
 
 
 def decide(
@@ -64,7 +64,9 @@ def decide(
     if schedule_reason is not None:
         steps.append(replace(schedule_reason, before=current, after=current))
 
-    evaluation = evaluate(rule, target.metrics, samples, failures, capacity, state, target.ladder, now)
+    evaluation = evaluate(
+        rule, target.metrics, samples, failures, capacity, state, target.ladder, now
+    )
     best = evaluation.best()
     raw = best.replicas if best is not None else current
     steps.append(_recommended(evaluation, best, current, raw))
@@ -73,7 +75,9 @@ def decide(
     consecutive_failures = state.consecutive_failures + 1 if evaluation.failed else 0
     total_failure = bool(evaluation.failed) and all(r.value is None for r in evaluation.inputs)
     if evaluation.failed:
-        value, reason = _failure_floor(rule, evaluation, value, current, bounds.default, consecutive_failures, total_failure)
+        value, reason = _failure_floor(
+            rule, evaluation, value, current, bounds.default, consecutive_failures, total_failure
+        )
         steps.append(reason)
 
     # the windows remember what the rules asked for, even while activation or an override
@@ -96,12 +100,18 @@ def decide(
             value, direct = zero.after, True
             floor = 0 if value == 0 else 1
 
-    override = controls.override
-    if override is None and rule.override is not None:
-        if rule.override.until is None or now < rule.override.until:
-            override = rule.override.capacity
+    override = _override(controls, rule, now)
     if override is not None:
-        steps.append(Reason(Step.OVERRIDE, value, override, f"manual override to {override}", {}, NotScaled.OVERRIDE))
+        steps.append(
+            Reason(
+                Step.OVERRIDE,
+                value,
+                override,
+                f"manual override to {override}",
+                {},
+                NotScaled.OVERRIDE,
+            )
+        )
         value, direct, floor = override, True, 0 if override == 0 else 1
 
     if stabilized is not None and not direct:
@@ -114,7 +124,9 @@ def decide(
         if cooling is not None:
             steps.append(cooling)
             value = cooling.after
-        limited = rate_limit(value, current, state.events, pacing, now) if pacing is not None else None
+        limited = (
+            rate_limit(value, current, state.events, pacing, now) if pacing is not None else None
+        )
         if limited is not None:
             steps.append(limited)
             value = limited.after
@@ -131,7 +143,7 @@ def decide(
         steps.append(bounded)
         value = bounded.after
 
-    value = _holds(target, controls, capacity, value, steps, now)
+    value = _holds(target, controls, capacity, value, raw, steps, now)
 
     decision = Decision(
         target=target.name,
@@ -145,7 +157,9 @@ def decide(
         not_scaled_reason=_not_scaled(steps, current, value),
         cooldown=_cooldown(rule, best, current, value),
         tier=target.ladder.tier(value).name if target.ladder is not None and value > 0 else None,
-        restarts=target.ladder is not None and value != current and target.ladder.tier(value).restarts,
+        restarts=target.ladder is not None
+        and value != current
+        and target.ladder.tier(value).restarts,
     )
     new_state = replace(
         state,
@@ -158,10 +172,25 @@ def decide(
     return decision, new_state
 
 
-def record_applied(target: TargetSpec, state: TargetState, decision: Decision, at: datetime) -> TargetState:
-    """The state after the actuator carried out ``decision`` at ``at``: the scale event for
-    the rate-limit periods, and the cooldowns it starts."""
-    before, after = decision.current.provisioned, decision.desired
+def record_applied(
+    target: TargetSpec, state: TargetState, decision: Decision, at: datetime
+) -> TargetState:
+    """The state after the actuator carried out ``decision`` at ``at``."""
+    return record_scale(
+        target, state, decision.current.provisioned, decision.desired, decision.cooldown, at
+    )
+
+
+def record_scale(
+    target: TargetSpec,
+    state: TargetState,
+    before: int,
+    after: int,
+    cooldown: timedelta,
+    at: datetime,
+) -> TargetState:
+    """The state after capacity moved from ``before`` to ``after`` at ``at``: the scale
+    event for the rate-limit periods, and the cooldowns it starts."""
     if before == after:
         return state
     pacing = target.rule.pacing
@@ -169,7 +198,7 @@ def record_applied(target: TargetSpec, state: TargetState, decision: Decision, a
     oldest = at - (pacing.longest_period if pacing is not None else timedelta(0))
     events = tuple(event for event in state.events if event.at > oldest)
     events += (ScaleEvent(at, before, after),)
-    until = at + decision.cooldown
+    until = at + cooldown
     if after > before:
         cooling = state.scale_out_cooldown_until is not None and at < state.scale_out_cooldown_until
         return replace(
@@ -189,9 +218,17 @@ def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, ra
     else:
         detail = f"'{best.rule}' proposes {best.replicas}"
         if len(evaluation.proposals) > 1:
-            detail += " (largest of " + ", ".join(str(p.replicas) for p in evaluation.proposals) + ")"
-    holds = NotScaled.WITHIN_TOLERANCE if evaluation.within_tolerance else NotScaled.NO_CHANGE_RECOMMENDED
-    return Reason(Step.RECOMMENDED, current, raw, detail, {"proposals": len(evaluation.proposals)}, holds)
+            detail += (
+                " (largest of " + ", ".join(str(p.replicas) for p in evaluation.proposals) + ")"
+            )
+    holds = (
+        NotScaled.WITHIN_TOLERANCE
+        if evaluation.within_tolerance
+        else NotScaled.NO_CHANGE_RECOMMENDED
+    )
+    return Reason(
+        Step.RECOMMENDED, current, raw, detail, {"proposals": len(evaluation.proposals)}, holds
+    )
 
 
 def _failure_floor(
@@ -208,8 +245,15 @@ def _failure_floor(
         floor, why = default, f"rise to default {default}"
     fallback = rule.fallback
     # KEDA: the fallback starts once the failures *exceed* failureThreshold
-    if fallback is not None and consecutive > fallback.failure_threshold and fallback.replicas > floor:
-        floor, why = fallback.replicas, f"{consecutive} failures in a row: fallback {fallback.replicas}"
+    if (
+        fallback is not None
+        and consecutive > fallback.failure_threshold
+        and fallback.replicas > floor
+    ):
+        floor, why = (
+            fallback.replicas,
+            f"{consecutive} failures in a row: fallback {fallback.replicas}",
+        )
     after = floor if total else max(value, floor)
     scope = "every metric" if total else ", ".join(evaluation.failed)
     return after, Reason(
@@ -220,6 +264,16 @@ def _failure_floor(
         {"failed": list(evaluation.failed), "consecutive": consecutive},
         NotScaled.METRIC_FAILURE,
     )
+
+
+def _override(controls: Controls, rule: Rule, now: datetime) -> int | None:
+    """An operator's override (runtime controls first, then config), unless expired."""
+    if controls.override is not None:
+        return controls.override
+    configured = rule.override
+    if configured is not None and (configured.until is None or now < configured.until):
+        return configured.capacity
+    return None
 
 
 def _zero(
@@ -233,8 +287,21 @@ def _zero(
     if current == 0:
         if active:
             woken = max(1, rule.minimum)
-            return Reason(Step.ACTIVATION, value, woken, f"a trigger is active: scale from zero to {woken}", {})
-        return Reason(Step.DEACTIVATION, value, 0, "no trigger is active: stay at zero", {}, NotScaled.INACTIVE)
+            return Reason(
+                Step.ACTIVATION,
+                value,
+                woken,
+                f"a trigger is active: scale from zero to {woken}",
+                {},
+            )
+        return Reason(
+            Step.DEACTIVATION,
+            value,
+            0,
+            "no trigger is active: stay at zero",
+            {},
+            NotScaled.INACTIVE,
+        )
     if active is False and value <= current and last_active_at is not None:
         idle = now - last_active_at
         if idle > rule.idle_before_zero:  # KEDA: lastActiveTime + cooldownPeriod < now
@@ -248,34 +315,43 @@ def _zero(
     return None
 
 
+_HOLDS = (Step.PAUSED, Step.IN_FLIGHT, Step.MAINTENANCE_WINDOW)
+
+
 def _holds(
     target: TargetSpec,
     controls: Controls,
     capacity: Capacity,
     value: int,
+    wanted: int,
     steps: list[Reason],
     now: datetime,
 ) -> int:
+    """Ladder moves the platform forbids, then pause, an operation in flight, a closed
+    maintenance window. A hold is judged by where the rules wanted to go (``wanted``),
+    so it is named even when an earlier step already kept the capacity: on-call should
+    read "paused", not "rate limited", while a pause is on."""
     current = capacity.provisioned
-
-    def hold(code: Step, detail: str, holds: NotScaled, data: dict[str, object] | None = None) -> int:
-        steps.append(Reason(code, value, current, detail, data or {}, holds))
-        return current
-
     if value != current and target.ladder is not None:
         moved = constrain(current, value, target.ladder)
         if moved is not None:
             steps.append(moved)
             value = moved.after
-    if value == current:
+    heading = value if value != current else wanted
+    if heading == current:
         return value
+    direction = "up" if heading > current else "down"
+
+    def hold(
+        code: Step, detail: str, holds: NotScaled, data: dict[str, object] | None = None
+    ) -> int:
+        steps.append(Reason(code, value, current, detail, data or {}, holds))
+        return current
+
     pause = controls.pause or target.rule.pause
-    if pause == "all":
-        return hold(Step.PAUSED, "scaling is paused", NotScaled.PAUSED)
-    if pause == "scale_in" and value < current:
-        return hold(Step.PAUSED, "scale-in is paused", NotScaled.PAUSED)
-    if pause == "scale_out" and value > current:
-        return hold(Step.PAUSED, "scale-out is paused", NotScaled.PAUSED)
+    if pause == "all" or (pause, direction) in (("scale_in", "down"), ("scale_out", "up")):
+        what = {"all": "scaling", "scale_in": "scale-in", "scale_out": "scale-out"}[pause]
+        return hold(Step.PAUSED, f"{what} is paused", NotScaled.PAUSED)
     if capacity.operation is not None:
         return hold(
             Step.IN_FLIGHT,
@@ -283,18 +359,24 @@ def _holds(
             NotScaled.IN_FLIGHT,
             {"operation": capacity.operation},
         )
-    direction = "up" if value > current else "down"
     if target.maintenance and direction in target.maintenance_applies_to:
         calendar = target.calendar
         assert calendar is not None  # TargetSpec guarantees it
         if not any(calendar.opened_at(window, now) is not None for window in target.maintenance):
-            return hold(Step.MAINTENANCE_WINDOW, "outside every maintenance window", NotScaled.MAINTENANCE_WINDOW)
+            return hold(
+                Step.MAINTENANCE_WINDOW,
+                "outside every maintenance window",
+                NotScaled.MAINTENANCE_WINDOW,
+            )
     return value
 
 
 def _not_scaled(steps: list[Reason], current: int, desired: int) -> NotScaled | None:
     if desired != current:
         return None
+    for step in reversed(steps):
+        if step.code in _HOLDS and step.holds_as is not None:
+            return step.holds_as
     for step in reversed(steps):
         if step.after == current and step.before != current and step.holds_as is not None:
             return step.holds_as

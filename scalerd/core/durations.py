@@ -45,7 +45,7 @@ def parse_duration(text: str) -> timedelta:
 def _coerce(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, (bool, int | float)):
         raise ValueError(
             f"a duration needs a unit: write '{value}s' or '{value}m', not a bare number"
         )

@@ -32,7 +32,9 @@ def protect(
             return (triggers[0], float("inf"))
         for trigger in triggers:
             projected = (
-                trigger.value * size(current) / size(capacity) if trigger.per_instance else trigger.value
+                trigger.value * size(current) / size(capacity)
+                if trigger.per_instance
+                else trigger.value
             )
             if trigger.fires(projected):
                 return trigger, projected

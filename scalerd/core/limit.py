@@ -19,7 +19,9 @@ from .rules import Behavior, Policy, ScalingRules
 __all__ = ["cooldown_gate", "period_start", "rate_limit", "scale_down_limit", "scale_up_limit"]
 
 
-def period_start(current: int, events: tuple[ScaleEvent, ...], period: timedelta, now: datetime) -> int:
+def period_start(
+    current: int, events: tuple[ScaleEvent, ...], period: timedelta, now: datetime
+) -> int:
     """Capacity at the start of the period: undo every change strictly newer than the cutoff."""
     cutoff = now - period
     added = removed = 0
@@ -33,7 +35,11 @@ def period_start(current: int, events: tuple[ScaleEvent, ...], period: timedelta
 
 
 def scale_up_limit(
-    current: int, events: tuple[ScaleEvent, ...], rules: ScalingRules, policies: tuple[Policy, ...], now: datetime
+    current: int,
+    events: tuple[ScaleEvent, ...],
+    rules: ScalingRules,
+    policies: tuple[Policy, ...],
+    now: datetime,
 ) -> tuple[int, str]:
     if rules.select == "disabled":
         return current, "scale-up is disabled"
@@ -47,13 +53,19 @@ def scale_up_limit(
             # rounded up, or a small target could never grow
             proposed = math.ceil(start * (1 + policy.value / 100.0))
         limits.append(proposed)
-        notes.append(f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}")
+        notes.append(
+            f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}"
+        )
     chosen = min(limits) if rules.select == "min" else max(limits)
     return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
 
 
 def scale_down_limit(
-    current: int, events: tuple[ScaleEvent, ...], rules: ScalingRules, policies: tuple[Policy, ...], now: datetime
+    current: int,
+    events: tuple[ScaleEvent, ...],
+    rules: ScalingRules,
+    policies: tuple[Policy, ...],
+    now: datetime,
 ) -> tuple[int, str]:
     if rules.select == "disabled":
         return current, "scale-down is disabled"
@@ -66,7 +78,9 @@ def scale_down_limit(
         else:
             proposed = int(start * (1 - policy.value / 100.0))
         limits.append(proposed)
-        notes.append(f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}")
+        notes.append(
+            f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}"
+        )
     # for scale-down the larger change is the smaller floor
     chosen = max(limits) if rules.select == "min" else min(limits)
     return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
@@ -77,13 +91,17 @@ def rate_limit(
 ) -> Reason | None:
     """The rate-limit step, or ``None`` when capacity does not move."""
     if desired > current:
-        limit, detail = scale_up_limit(current, events, behavior.scale_up, behavior.up_policies, now)
+        limit, detail = scale_up_limit(
+            current, events, behavior.scale_up, behavior.up_policies, now
+        )
         limit = max(limit, current)  # never below current: wait for old events to age out
         disabled = behavior.scale_up.select == "disabled"
         after = min(desired, limit)
         code = Step.SCALING_DISABLED if disabled else Step.SCALE_UP_LIMIT
     elif desired < current:
-        limit, detail = scale_down_limit(current, events, behavior.scale_down, behavior.down_policies, now)
+        limit, detail = scale_down_limit(
+            current, events, behavior.scale_down, behavior.down_policies, now
+        )
         limit = min(limit, current)
         disabled = behavior.scale_down.select == "disabled"
         after = max(desired, limit)

@@ -112,7 +112,11 @@ def track_replicas(
             return desired, False, f"ceil({value:g} / {target:g}) = {desired}"
         ratio = value / (target * provisioned)
         if _within(ratio, tolerance):
-            return provisioned, True, f"ratio {value:g} / ({target:g} x {provisioned}) = {ratio:.3f} within tolerance"
+            return (
+                provisioned,
+                True,
+                f"ratio {value:g} / ({target:g} x {provisioned}) = {ratio:.3f} within tolerance",
+            )
         desired = math.ceil(value / target)
         return desired, False, f"ratio {ratio:.3f}; ceil({value:g} / {target:g}) = {desired}"
 
@@ -141,7 +145,11 @@ def track_replicas(
     desired = math.ceil(adjusted * provisioned)
     if (adjusted < 1.0 and desired > provisioned) or (adjusted > 1.0 and desired < provisioned):
         desired = provisioned
-    return desired, False, f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {provisioned}) = {desired}"
+    return (
+        desired,
+        False,
+        f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {provisioned}) = {desired}",
+    )
 
 
 def _track_on_ladder(
@@ -158,8 +166,12 @@ def _track_on_ladder(
         desired = min(position + 1, len(ladder.tiers))
     if ratio < 1.0 and desired > position:
         desired = position
-    return desired, False, (
-        f"ratio {ratio:.3f}: needs {needed:.2f} units of {units:g} -> tier {ladder.tier(desired).name}"
+    return (
+        desired,
+        False,
+        (
+            f"ratio {ratio:.3f}: needs {needed:.2f} units of {units:g} -> tier {ladder.tier(desired).name}"
+        ),
     )
 
 
@@ -184,17 +196,25 @@ def evaluate(
     for track in rule.track:
         read = reader.read(track.metric, track.aggregation, track.window)
         if read.value is None:
-            reports.append(RuleReport(track.label, "track", False, None, f"metric failed: {read.error}"))
+            reports.append(
+                RuleReport(track.label, "track", False, None, f"metric failed: {read.error}")
+            )
             any_unknown = True
             continue
         # KEDA: a trigger is active when its value is strictly above the activation threshold
         any_active = any_active or read.value > track.activation
         if ladder is not None:
-            replicas, held, detail = _track_on_ladder(track, read.value, current, ladder, rule.tolerance)
+            replicas, held, detail = _track_on_ladder(
+                track, read.value, current, ladder, rule.tolerance
+            )
         else:
             replicas, held, detail = track_replicas(track, read.value, capacity, rule.tolerance)
         within = within or held
-        reports.append(RuleReport(track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"))
+        reports.append(
+            RuleReport(
+                track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"
+            )
+        )
         proposals.append(Proposal(track.label, "track", replicas, timedelta(0)))
 
     _evaluate_thresholds(rule, reader, current, reports, proposals, triggers)
@@ -233,25 +253,51 @@ def _evaluate_thresholds(
         out = threshold.scales_out
         has_in_rules = has_in_rules or not out
         if read.value is None:
-            reports.append(RuleReport(threshold.label, "threshold", False, None, f"metric failed: {read.error}"))
+            reports.append(
+                RuleReport(
+                    threshold.label, "threshold", False, None, f"metric failed: {read.error}"
+                )
+            )
             every_in_rule_fires = every_in_rule_fires and out
             continue
         if out:
-            triggers.append(OutTrigger(threshold.label, read.value, threshold.per_instance, condition.holds))
+            triggers.append(
+                OutTrigger(threshold.label, read.value, threshold.per_instance, condition.holds)
+            )
         if not condition.holds(read.value):
-            reports.append(RuleReport(threshold.label, "threshold", False, None, f"{condition.metric}={read.value:g}: does not hold"))
+            reports.append(
+                RuleReport(
+                    threshold.label,
+                    "threshold",
+                    False,
+                    None,
+                    f"{condition.metric}={read.value:g}: does not hold",
+                )
+            )
             every_in_rule_fires = every_in_rule_fires and out
             continue
         result = threshold.action.apply(current)
         result = max(result, current) if out else max(min(result, current), 0)
-        reports.append(RuleReport(threshold.label, "threshold", True, result, f"{condition.metric}={read.value:g}: {threshold.action} from {current}"))
-        (outs if out else ins).append(Proposal(threshold.label, "threshold", result, threshold.cooldown))
+        reports.append(
+            RuleReport(
+                threshold.label,
+                "threshold",
+                True,
+                result,
+                f"{condition.metric}={read.value:g}: {threshold.action} from {current}",
+            )
+        )
+        (outs if out else ins).append(
+            Proposal(threshold.label, "threshold", result, threshold.cooldown)
+        )
     if outs:
         proposals.append(max(outs, key=lambda proposal: proposal.replicas))
     elif has_in_rules and every_in_rule_fires and ins:
         proposals.append(max(ins, key=lambda proposal: proposal.replicas))
     elif has_in_rules:
-        proposals.append(Proposal("scale-in rules (not all fire)", "threshold", current, timedelta(0)))
+        proposals.append(
+            Proposal("scale-in rules (not all fire)", "threshold", current, timedelta(0))
+        )
 
 
 def _evaluate_step(
@@ -266,14 +312,26 @@ def _evaluate_step(
 ) -> None:
     read = reader.read(policy.metric, policy.aggregation, policy.window)
     if read.value is None:
-        reports.append(RuleReport(policy.label, "step", False, None, f"metric failed: {read.error}"))
+        reports.append(
+            RuleReport(policy.label, "step", False, None, f"metric failed: {read.error}")
+        )
         return
     if policy.scale_out_steps:
-        triggers.append(OutTrigger(policy.label, read.value, policy.per_instance, _step_fires_out(policy)))
+        triggers.append(
+            OutTrigger(policy.label, read.value, policy.per_instance, _step_fires_out(policy))
+        )
     step = policy.step_for(read.value)
     breach = read.value - policy.threshold
     if step is None:
-        reports.append(RuleReport(policy.label, "step", False, None, f"{policy.metric}={read.value:g}: breach {breach:+g} matches no step"))
+        reports.append(
+            RuleReport(
+                policy.label,
+                "step",
+                False,
+                None,
+                f"{policy.metric}={read.value:g}: breach {breach:+g} matches no step",
+            )
+        )
         return
     base = current
     cooling = state.scale_out_cooldown_until is not None and now < state.scale_out_cooldown_until
@@ -285,7 +343,15 @@ def _evaluate_step(
     result = max(result, current) if policy.adjusts_up(step) else max(min(result, current), 0)
     if base != current:
         note += f" (from {base}, the capacity before the scale-out in cooldown)"
-    reports.append(RuleReport(policy.label, "step", True, result, f"{policy.metric}={read.value:g}: breach {breach:+g}: {note}"))
+    reports.append(
+        RuleReport(
+            policy.label,
+            "step",
+            True,
+            result,
+            f"{policy.metric}={read.value:g}: breach {breach:+g}: {note}",
+        )
+    )
     proposals.append(Proposal(policy.label, "step", result, policy.cooldown))
 
 

@@ -16,12 +16,13 @@ error, never ignored. Cross-field checks raise ``ValueError`` whose message may 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
-from functools import cached_property
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -235,16 +236,17 @@ class Action(Spec):
             if isinstance(value, dict):
                 return value
             raise ValueError(
-                "an action is a string: '+2', '-1', '+50%', '-20%' or '=10' "
-                f"(got {value!r})"
+                f"an action is a string: '+2', '-1', '+50%', '-20%' or '=10' (got {value!r})"
             )
         match = _ACTION.match(value)
         if not match:
             raise ValueError(
                 f"cannot read action {value!r}: use '+2', '-1', '+50%', '-20%' or '=10'"
             )
-        sign, amount, percent = match.group("sign"), float(match.group("amount")), match.group(
-            "percent"
+        sign, amount, percent = (
+            match.group("sign"),
+            float(match.group("amount")),
+            match.group("percent"),
         )
         if sign == "=":
             if percent:
@@ -256,7 +258,10 @@ class Action(Spec):
             raise ValueError(f"action {value!r} changes nothing")
         if not percent and amount != int(amount):
             raise ValueError(f"action {value!r}: a count is a whole number")
-        return {"kind": "percent" if percent else "change", "amount": -amount if sign == "-" else amount}
+        return {
+            "kind": "percent" if percent else "change",
+            "amount": -amount if sign == "-" else amount,
+        }
 
     def apply(self, current: int) -> int:
         """Azure's arithmetic: percentages round away from the current capacity.
@@ -295,7 +300,9 @@ class ThresholdRule(Spec):
     def _direction(self) -> ThresholdRule:
         implied = self._implied_direction()
         if self.direction is not None and self.action.kind != "exact" and self.direction != implied:
-            raise located("direction", f"action {self.action} scales {implied}, not {self.direction}")
+            raise located(
+                "direction", f"action {self.action} scales {implied}, not {self.direction}"
+            )
         return self
 
     def _implied_direction(self) -> Literal["out", "in"]:
@@ -375,10 +382,20 @@ class StepPolicy(Spec):
                 raise located(f"steps[{index}].adjust", "an exact capacity cannot be negative")
         # AWS: a negative lower bound needs a step that reaches -infinity, a positive upper
         # bound one that reaches +infinity
-        if any(s.lower is not None and s.lower < 0 for s in self.steps) and all(s.lower is not None for s in self.steps):
-            raise located("steps", "a step has a negative lower bound, so one step must leave lower unset (-infinity)")
-        if any(s.upper is not None and s.upper > 0 for s in self.steps) and all(s.upper is not None for s in self.steps):
-            raise located("steps", "a step has a positive upper bound, so one step must leave upper unset (+infinity)")
+        if any(s.lower is not None and s.lower < 0 for s in self.steps) and all(
+            s.lower is not None for s in self.steps
+        ):
+            raise located(
+                "steps",
+                "a step has a negative lower bound, so one step must leave lower unset (-infinity)",
+            )
+        if any(s.upper is not None and s.upper > 0 for s in self.steps) and all(
+            s.upper is not None for s in self.steps
+        ):
+            raise located(
+                "steps",
+                "a step has a positive upper bound, so one step must leave upper unset (+infinity)",
+            )
         if sum(step.lower is None for step in self.steps) > 1:
             raise located("steps", "at most one step may leave lower unset (-infinity)")
         if sum(step.upper is None for step in self.steps) > 1:
@@ -387,7 +404,7 @@ class StepPolicy(Spec):
             enumerate(self.steps),
             key=lambda item: -math.inf if item[1].lower is None else item[1].lower,
         )
-        for (_, previous), (index, step) in zip(ordered, ordered[1:], strict=False):
+        for (_, previous), (index, step) in itertools.pairwise(ordered):
             if previous.upper is None:
                 raise located(f"steps[{index}]", "overlaps a step whose upper bound is unset")
             if step.lower is None:
@@ -644,10 +661,13 @@ class Rule(Spec):
             raise located("min", f"min ({self.minimum}) is greater than max ({self.maximum})")
         if self.default is not None and not self.minimum <= self.default <= self.maximum:
             raise located(
-                "default", f"default ({self.default}) is outside min..max ({self.minimum}..{self.maximum})"
+                "default",
+                f"default ({self.default}) is outside min..max ({self.minimum}..{self.maximum})",
             )
         if not (self.track or self.threshold or self.step):
-            raise ValueError("a target needs at least one rule: [[track]], [[threshold]] or [[step]]")
+            raise ValueError(
+                "a target needs at least one rule: [[track]], [[threshold]] or [[step]]"
+            )
         if self.minimum == 0 and not self.track:
             raise located(
                 "min",

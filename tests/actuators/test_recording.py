@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +94,12 @@ async def test_scaling_in_drops_the_newest_replicas_first(manual_clock: ManualCl
 def test_config_errors(keys: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         RecordingConfig(kind="recording", name="pool", **keys)
+
+
+async def test_persisted_capacity_survives_a_new_instance(tmp_path: Path, manual_clock: ManualClock) -> None:
+    config = RecordingConfig(kind="recording", name="pretend", initial=2, persist_to="capacity.txt")
+    first = RecordingActuator(config, manual_clock, tmp_path / "capacity.txt")
+    assert (await first.current()).provisioned == 2  # nothing stored yet: the initial count
+    await first.apply(decision(7, manual_clock))
+    second = RecordingActuator(config, manual_clock, tmp_path / "capacity.txt")
+    assert (await second.current()).provisioned == 7

@@ -64,7 +64,9 @@ def _seconds(text: str) -> float:
 def observe(now: datetime, **values: float | None) -> list[Observation]:
     """One observation per metric; ``None`` is a failed read."""
     return [
-        Observation.failed(name, "source unreachable") if value is None else Observation.value(name, now, value)
+        Observation.failed(name, "source unreachable")
+        if value is None
+        else Observation.value(name, now, value)
         for name, value in values.items()
     ]
 
@@ -78,11 +80,15 @@ class Run:
         self.state = state or TargetState()
         self.decisions: list[Decision] = []
 
-    def tick(self, seconds: float, capacity: Capacity | None = None, **values: float | None) -> Decision:
+    def tick(
+        self, seconds: float, capacity: Capacity | None = None, **values: float | None
+    ) -> Decision:
         now = at(seconds)
         if capacity is not None:
             self.capacity = capacity
-        decision, self.state = decide(self.spec, self.state, self.capacity, observe(now, **values), now)
+        decision, self.state = decide(
+            self.spec, self.state, self.capacity, observe(now, **values), now
+        )
         if decision.changes:
             self.state = record_applied(self.spec, self.state, decision, now)
             self.capacity = Capacity.steady(decision.desired)

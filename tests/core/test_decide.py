@@ -10,7 +10,17 @@ from datetime import timedelta
 
 import pytest
 
-from scalerd.core import Capacity, Controls, Ladder, NotScaled, Observation, Sample, Step, Tier, decide
+from scalerd.core import (
+    Capacity,
+    Controls,
+    Ladder,
+    NotScaled,
+    Observation,
+    Sample,
+    Step,
+    Tier,
+    decide,
+)
 from scalerd.core.aggregate import aggregate, read_metric
 from scalerd.core.rules import CronWindow
 from scalerd.schedules import CronCalendar
@@ -32,7 +42,9 @@ def _cpu_target(**fields: object) -> Run:
 @pytest.mark.parametrize(
     ("observation", "error"),
     [
-        pytest.param(Observation.failed("cpu", "timed out after 10s"), "timed out", id="read failed"),
+        pytest.param(
+            Observation.failed("cpu", "timed out after 10s"), "timed out", id="read failed"
+        ),
         pytest.param(Observation.value("cpu", T0, math.nan), "invalid value nan", id="NaN"),
         pytest.param(Observation.value("cpu", T0, -3), "negative value -3", id="negative"),
         pytest.param(Observation.value("cpu", T0 - timedelta(minutes=5), 10), "stale", id="stale"),
@@ -151,7 +163,12 @@ REDIS = Ladder(
 
 def _cache(current: int, **fields: object) -> Run:
     spec = target(
-        rule(min=1, max=5, track=[{"metric": "memory", "type": "utilization", "target": 70}], **fields),
+        rule(
+            min=1,
+            max=5,
+            track=[{"metric": "memory", "type": "utilization", "target": 70}],
+            **fields,
+        ),
         ladder=REDIS,
     )
     return Run(spec, current)
@@ -187,7 +204,13 @@ def test_maintenance_window_holds_tier_changes_outside_it() -> None:
     monday = Run(spec, 3).tick(0, memory=280)
     assert (monday.desired, monday.not_scaled_reason) == (3, NotScaled.MAINTENANCE_WINDOW)
     sunday = T0 + timedelta(days=6, hours=-5)  # Sunday 03:00 UTC
-    decision, _ = decide(spec, Run(spec, 3).state, Capacity.steady(3), [Observation.value("memory", sunday, 280)], sunday)
+    decision, _ = decide(
+        spec,
+        Run(spec, 3).state,
+        Capacity.steady(3),
+        [Observation.value("memory", sunday, 280)],
+        sunday,
+    )
     assert decision.desired == 5
 
 
@@ -213,7 +236,9 @@ def test_operation_in_flight_holds_and_names_it() -> None:
     ],
 )
 def test_pause(pause: str, cpu: float, expected: int) -> None:
-    run = _cpu_target(current=4, pause=pause, behavior={"scale_down": {"stabilization_window": "0s"}})
+    run = _cpu_target(
+        current=4, pause=pause, behavior={"scale_down": {"stabilization_window": "0s"}}
+    )
     decision = run.tick(0, cpu=cpu)
     assert decision.desired == expected
     if expected == 4:
@@ -247,13 +272,26 @@ def test_override_is_clamped_by_bounds() -> None:
     [
         pytest.param(75, 4, {}, NotScaled.WITHIN_TOLERANCE, id="within tolerance"),
         pytest.param(140, 20, {}, NotScaled.AT_MAX, id="already at max"),
-        pytest.param(10, 2, {"min": 2, "behavior": {"scale_down": {"stabilization_window": "0s"}}},
-                     NotScaled.AT_MIN, id="already at min"),
+        pytest.param(
+            10,
+            2,
+            {"min": 2, "behavior": {"scale_down": {"stabilization_window": "0s"}}},
+            NotScaled.AT_MIN,
+            id="already at min",
+        ),
         pytest.param(10, 4, {}, NotScaled.STABILIZATION, id="scale-down window"),
-        pytest.param(140, 4, {"behavior": {"scale_up": {"select": "disabled"}}}, NotScaled.SCALING_DISABLED, id="disabled"),
+        pytest.param(
+            140,
+            4,
+            {"behavior": {"scale_up": {"select": "disabled"}}},
+            NotScaled.SCALING_DISABLED,
+            id="disabled",
+        ),
     ],
 )
-def test_not_scaled_reason(cpu: float, current: int, fields: dict[str, object], reason: NotScaled) -> None:
+def test_not_scaled_reason(
+    cpu: float, current: int, fields: dict[str, object], reason: NotScaled
+) -> None:
     run = _cpu_target(current=current, **fields)
     run.tick(0, cpu=70)  # a first recommendation of "no change" for the windows to remember
     decision = run.tick(15, cpu=cpu)
@@ -268,8 +306,14 @@ def test_every_step_is_recorded_and_serialisable() -> None:
     record = json.loads(json.dumps(decision.as_dict()))
     assert record["desired"] == 8
     assert record["inputs"][0] == {
-        "metric": "cpu", "source": "cpu-source", "value": 140, "aggregation": "last", "window_s": 0.0,
-        "points": 1, "age_s": 0.0, "error": None,
+        "metric": "cpu",
+        "source": "cpu-source",
+        "value": 140,
+        "aggregation": "last",
+        "window_s": 0.0,
+        "points": 1,
+        "age_s": 0.0,
+        "error": None,
     }
 
 
@@ -278,8 +322,15 @@ def test_every_step_is_recorded_and_serialisable() -> None:
 
 @pytest.mark.parametrize(
     ("aggregation", "expected"),
-    [("avg", 25.0), ("min", 10.0), ("max", 40.0), ("total", 100.0), ("count", 4.0), ("last", 40.0),
-     ("p95", 38.5)],  # p95 by linear interpolation: 30 + 0.85 x (40 - 30)
+    [
+        ("avg", 25.0),
+        ("min", 10.0),
+        ("max", 40.0),
+        ("total", 100.0),
+        ("count", 4.0),
+        ("last", 40.0),
+        ("p95", 38.5),
+    ],  # p95 by linear interpolation: 30 + 0.85 x (40 - 30)
 )
 def test_aggregations(aggregation: str, expected: float) -> None:
     assert aggregate([10.0, 20.0, 30.0, 40.0], aggregation) == pytest.approx(expected)
@@ -287,5 +338,16 @@ def test_aggregations(aggregation: str, expected: float) -> None:
 
 def test_window_keeps_points_strictly_newer_than_its_start() -> None:
     samples = tuple(Sample(at(t), v) for t, v in ((0, 100.0), (60, 10.0), (120, 20.0)))
-    report = read_metric("m", "s", samples, "avg", timedelta(minutes=2), timedelta(minutes=5), None, at(120))
+    report = read_metric(
+        "m", "s", samples, "avg", timedelta(minutes=2), timedelta(minutes=5), None, at(120)
+    )
     assert (report.value, report.points) == (15.0, 2)  # the point at exactly now - 2m is out
+
+
+def test_a_pause_is_named_even_when_the_rate_limit_already_held() -> None:
+    run = _cpu_target(current=4)
+    run.tick(0, cpu=140)  # 4 -> 8
+    run.state = run.state.with_controls(Controls(pause="all"))
+    decision = run.tick(5, cpu=280)  # wants 16; the rate limit alone would hold at 8
+    assert [s.code for s in decision.steps if s.code is Step.SCALE_UP_LIMIT]
+    assert (decision.desired, decision.not_scaled_reason) == (8, NotScaled.PAUSED)

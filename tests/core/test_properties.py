@@ -46,7 +46,13 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         percent=draw(st.integers(1, 300)),
         period=draw(st.sampled_from([15, 30, 60, 120])),
         values=tuple(
-            draw(st.lists(st.one_of(st.none(), st.floats(0, 500, allow_nan=False)), min_size=length, max_size=length))
+            draw(
+                st.lists(
+                    st.one_of(st.none(), st.floats(0, 500, allow_nan=False)),
+                    min_size=length,
+                    max_size=length,
+                )
+            )
         ),
         ready_lag=tuple(draw(st.lists(st.integers(0, 5), min_size=length, max_size=length))),
     )
@@ -78,7 +84,11 @@ def _replay(s: Scenario) -> list[tuple[datetime, int, int, float | None]]:
     out = []
     for index, (value, lag) in enumerate(zip(s.values, s.ready_lag, strict=True)):
         now = T0 + timedelta(seconds=TICK * index)
-        observations = [Observation.failed("cpu", "down") if value is None else Observation.value("cpu", now, value)]
+        observations = [
+            Observation.failed("cpu", "down")
+            if value is None
+            else Observation.value("cpu", now, value)
+        ]
         capacity = Capacity(current, max(0, current - lag))
         decision, state = decide(spec, state, capacity, observations, now)
         out.append((now, current, decision.desired, value))

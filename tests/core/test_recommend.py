@@ -32,9 +32,13 @@ def _track(kind: str, value: float) -> Track:
         pytest.param("utilization", 50, 28, 5, 5, 0.1, 3, id="resource: scale down"),
         # "some pods missing metrics scales down": 2 of 4 report 24.75 % vs 100; missing as
         # 100 %: (24.75 x 2 + 100 x 2) / (100 x 4) = 0.624 -> ceil(0.624 x 4) = 3
-        pytest.param("utilization", 100, 24.75, 4, 2, 0.1, 3, id="resource: missing metrics scale down"),
+        pytest.param(
+            "utilization", 100, 24.75, 4, 2, 0.1, 3, id="resource: missing metrics scale down"
+        ),
         # "no change: metric equal to target": ratio 1
-        pytest.param("utilization", 100, 100, 2, 1, 0.1, 2, id="resource: missing, equal to target"),
+        pytest.param(
+            "utilization", 100, 100, 2, 1, 0.1, 2, id="resource: missing, equal to target"
+        ),
         # "no change: metric above target": 190 % -> missing as 0: 190/200 = 0.95, tolerance
         pytest.param("utilization", 100, 190, 2, 1, 0.1, 2, id="resource: missing, above target"),
         # "no change: metric below target": 60 % -> missing as 100: 0.8 -> ceil(1.6) = 2
@@ -43,7 +47,9 @@ def _track(kind: str, value: float) -> Track:
         # 1.333 -> ceil(4.0) = 4
         pytest.param("utilization", 50, 200, 3, 1, 0.1, 4, id="resource: scale up with missing"),
         # "within default tolerance": 102 % vs 100
-        pytest.param("utilization", 100, 102, 3, 3, 0.1, 3, id="resource: within default tolerance"),
+        pytest.param(
+            "utilization", 100, 102, 3, 3, 0.1, 3, id="resource: within default tolerance"
+        ),
         # "outside 0% tolerance": 101 % -> ceil(3.03) = 4
         pytest.param("utilization", 100, 101, 3, 3, 0.0, 4, id="resource: outside 0% tolerance"),
         # --- pods metric (GetMetricReplicas): per-replica average ----------------------
@@ -63,17 +69,28 @@ def _track(kind: str, value: float) -> Track:
         # 8600 / (2900 x 3) = 0.9885: within tolerance
         pytest.param("total", 2900, 8600, 3, 3, 0.1, 3, id="external: within tolerance"),
         # the tolerance ratio uses provisioned replicas, not ready ones (statusReplicas)
-        pytest.param("total", 2900, 8600, 3, 1, 0.1, 3, id="external: tolerance against provisioned"),
+        pytest.param(
+            "total", 2900, 8600, 3, 1, 0.1, 3, id="external: tolerance against provisioned"
+        ),
         # statusReplicas 0: ceil(20000 / 5000) = 4, and 0 stays 0
         pytest.param("total", 5000, 20000, 0, 0, 0.1, 4, id="external: from zero"),
         pytest.param("total", 5000, 0, 0, 0, 0.1, 0, id="external: zero stays zero"),
     ],
 )
 def test_replica_calculator_cases(
-    kind: str, target_value: float, value: float, provisioned: int, ready: int, tolerance: float, expected: int
+    kind: str,
+    target_value: float,
+    value: float,
+    provisioned: int,
+    ready: int,
+    tolerance: float,
+    expected: int,
 ) -> None:
     replicas, _, detail = track_replicas(
-        _track(kind, target_value), value, Capacity(provisioned, ready), Tolerance(up=tolerance, down=tolerance)
+        _track(kind, target_value),
+        value,
+        Capacity(provisioned, ready),
+        Tolerance(up=tolerance, down=tolerance),
     )
     assert replicas == expected, detail
 
@@ -113,7 +130,9 @@ def test_starting_replicas_are_not_asked_for_twice() -> None:
         rule(
             max=200,
             track=[{"metric": "cpu", "type": "utilization", "target": 30}],
-            behavior={"scale_up": {"policies": [{"type": "percent", "value": 900, "period": "15s"}]}},
+            behavior={
+                "scale_up": {"policies": [{"type": "percent", "value": 900, "period": "15s"}]}
+            },
         )
     )
     run = Run(spec, 10)

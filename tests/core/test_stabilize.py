@@ -32,15 +32,30 @@ class Case:
 CASES = [
     pytest.param(Case((), 100, 5, 0, 0, 5, (5,)), id="empty recommendations for scaling down"),
     # up window 0: lowest = 3; down window 180 s holds 4 and 5: highest = max(3, 4, 5) = 5
-    pytest.param(Case(((4, 120), (5, 60)), 100, 3, 0, 180, 5, (4, 5, 3)), id="simple scale down stabilization"),
+    pytest.param(
+        Case(((4, 120), (5, 60)), 100, 3, 0, 180, 5, (4, 5, 3)),
+        id="simple scale down stabilization",
+    ),
     # up window 300 s: lowest = min(7, 4, 5) = 4; clamp(current 1, 4..7) = 4
-    pytest.param(Case(((4, 120), (5, 60)), 1, 7, 300, 0, 4, (4, 5, 7)), id="simple scale up stabilization"),
-    pytest.param(Case(((1, 120), (2, 60)), 100, 3, 300, 0, 3, (1, 2, 3)), id="no scale down stabilization"),
-    pytest.param(Case(((4, 120), (5, 60)), 1, 3, 0, 300, 3, (4, 5, 3)), id="no scale up stabilization"),
+    pytest.param(
+        Case(((4, 120), (5, 60)), 1, 7, 300, 0, 4, (4, 5, 7)), id="simple scale up stabilization"
+    ),
+    pytest.param(
+        Case(((1, 120), (2, 60)), 100, 3, 300, 0, 3, (1, 2, 3)), id="no scale down stabilization"
+    ),
+    pytest.param(
+        Case(((4, 120), (5, 60)), 1, 3, 0, 300, 3, (4, 5, 3)), id="no scale up stabilization"
+    ),
     # both windows 0: neither old entry counts. (Kubernetes reuses an obsolete slot; we
     # drop obsolete entries — they can never influence a result.)
-    pytest.param(Case(((10, 600), (9, 540)), 100, 3, 0, 0, 3, (3,)), id="no scale down stabilization, reuse element"),
-    pytest.param(Case(((10, 600), (9, 540)), 1, 100, 0, 0, 100, (100,)), id="no scale up stabilization, reuse element"),
+    pytest.param(
+        Case(((10, 600), (9, 540)), 100, 3, 0, 0, 3, (3,)),
+        id="no scale down stabilization, reuse element",
+    ),
+    pytest.param(
+        Case(((10, 600), (9, 540)), 1, 100, 0, 0, 100, (100,)),
+        id="no scale up stabilization, reuse element",
+    ),
     # down window 180 s sees 4 (60 s) and 5 (120 s): highest 5
     pytest.param(
         Case(((10, 600), (4, 60), (5, 120), (9, 540)), 100, 3, 0, 180, 5, (5, 4, 3)),
@@ -67,7 +82,9 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_kubernetes_stabilization_table(case: Case) -> None:
     oldest_first = sorted(case.history, key=lambda entry: -entry[1])
-    history = tuple(Recommendation(NOW - timedelta(seconds=age), replicas) for replicas, age in oldest_first)
+    history = tuple(
+        Recommendation(NOW - timedelta(seconds=age), replicas) for replicas, age in oldest_first
+    )
     rules = behavior(
         scale_up={"stabilization_window": f"{case.up_window}s"},
         scale_down={"stabilization_window": f"{case.down_window}s"},

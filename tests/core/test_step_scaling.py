@@ -27,7 +27,12 @@ EXAMPLE_STEPS = [
 
 
 def _policy(**fields: Any) -> StepPolicy:
-    base: dict[str, Any] = {"metric": "cpu", "threshold": 50, "adjustment_type": "percent", "steps": EXAMPLE_STEPS}
+    base: dict[str, Any] = {
+        "metric": "cpu",
+        "threshold": 50,
+        "adjustment_type": "percent",
+        "steps": EXAMPLE_STEPS,
+    }
     return StepPolicy.model_validate(base | fields)
 
 
@@ -36,8 +41,16 @@ def _example(cooldown: str = "0s") -> Run:
         rule(
             min=1,
             max=100,
-            step=[{"metric": "cpu", "threshold": 50, "adjustment_type": "percent", "window": "1m",
-                   "cooldown": cooldown, "steps": EXAMPLE_STEPS}],
+            step=[
+                {
+                    "metric": "cpu",
+                    "threshold": 50,
+                    "adjustment_type": "percent",
+                    "window": "1m",
+                    "cooldown": cooldown,
+                    "steps": EXAMPLE_STEPS,
+                }
+            ],
             flapping_protection=False,
         )
     )
@@ -72,7 +85,11 @@ def test_aws_worked_example() -> None:
     ],
 )
 def test_aws_percent_rounding(base: int, percent: float, expected_change: int) -> None:
-    policy = _policy(steps=[{"lower": 0, "adjust": percent}] if percent > 0 else [{"upper": 0, "adjust": percent}])
+    policy = _policy(
+        steps=[{"lower": 0, "adjust": percent}]
+        if percent > 0
+        else [{"upper": 0, "adjust": percent}]
+    )
     after, _ = policy.adjusted(base, policy.steps[0])
     assert after - base == expected_change
 
@@ -116,7 +133,12 @@ def test_scale_out_cooldown_counts_the_capacity_just_added() -> None:
     increase of 2 is considered part of the current capacity, so only 1 is added"."""
     steps = [{"lower": 0, "upper": 10, "adjust": 2}, {"lower": 10, "adjust": 3}]
     spec = target(
-        rule(max=100, step=[{"metric": "cpu", "threshold": 50, "cooldown": "5m", "window": "1m", "steps": steps}])
+        rule(
+            max=100,
+            step=[
+                {"metric": "cpu", "threshold": 50, "cooldown": "5m", "window": "1m", "steps": steps}
+            ],
+        )
     )
     run = Run(spec, 10)
     assert run.tick(0, cpu=55).desired == 12
@@ -126,11 +148,17 @@ def test_scale_out_cooldown_counts_the_capacity_just_added() -> None:
 
 
 def test_scale_in_cooldown_blocks_scale_in_but_not_scale_out() -> None:
-    steps = [{"lower": 0, "adjust": 2}, {"upper": 0, "lower": -20, "adjust": -1}, {"upper": -20, "adjust": -2}]
+    steps = [
+        {"lower": 0, "adjust": 2},
+        {"upper": 0, "lower": -20, "adjust": -1},
+        {"upper": -20, "adjust": -2},
+    ]
     spec = target(
         rule(
             max=100,
-            step=[{"metric": "cpu", "threshold": 50, "cooldown": "5m", "window": "1m", "steps": steps}],
+            step=[
+                {"metric": "cpu", "threshold": 50, "cooldown": "5m", "window": "1m", "steps": steps}
+            ],
             flapping_protection=False,
         )
     )
@@ -145,13 +173,29 @@ def test_scale_in_cooldown_blocks_scale_in_but_not_scale_out() -> None:
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        pytest.param([{"lower": 0, "upper": 10, "adjust": 1}, {"lower": 5, "adjust": 2}], "overlaps", id="overlap"),
-        pytest.param([{"lower": 0, "upper": 10, "adjust": 1}, {"lower": 15, "adjust": 2}], "gap", id="gap"),
+        pytest.param(
+            [{"lower": 0, "upper": 10, "adjust": 1}, {"lower": 5, "adjust": 2}],
+            "overlaps",
+            id="overlap",
+        ),
+        pytest.param(
+            [{"lower": 0, "upper": 10, "adjust": 1}, {"lower": 15, "adjust": 2}], "gap", id="gap"
+        ),
         pytest.param([{"adjust": 1}], "straddle", id="both bounds unset"),
-        pytest.param([{"lower": -5, "upper": 5, "adjust": 1}], "straddle", id="straddles the threshold"),
-        pytest.param([{"lower": 0, "upper": 10, "adjust": 1}], "upper unset", id="positive upper needs +inf"),
-        pytest.param([{"lower": -10, "upper": 0, "adjust": -1}], "lower unset", id="negative lower needs -inf"),
-        pytest.param([{"lower": 10, "upper": 5, "adjust": 1}], "greater than lower", id="upper below lower"),
+        pytest.param(
+            [{"lower": -5, "upper": 5, "adjust": 1}], "straddle", id="straddles the threshold"
+        ),
+        pytest.param(
+            [{"lower": 0, "upper": 10, "adjust": 1}], "upper unset", id="positive upper needs +inf"
+        ),
+        pytest.param(
+            [{"lower": -10, "upper": 0, "adjust": -1}],
+            "lower unset",
+            id="negative lower needs -inf",
+        ),
+        pytest.param(
+            [{"lower": 10, "upper": 5, "adjust": 1}], "greater than lower", id="upper below lower"
+        ),
     ],
 )
 def test_invalid_steps_are_errors(steps: list[dict[str, Any]], message: str) -> None:

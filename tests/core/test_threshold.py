@@ -32,7 +32,9 @@ def test_thread_count_example_stays_at_three() -> None:
     """+1 when threads >= 600, -1 when <= 600. Two instances at 625: scale out to 3. Then
     575 on 3: scaling in to 2 would read 575 x 3 / 2 = 862.5, firing the out-rule at once,
     so autoscale does not scale in."""
-    run = _azure(_when("Threads >= 600 avg 1m", "+1"), _when("Threads <= 600 avg 1m", "-1"), current=2)
+    run = _azure(
+        _when("Threads >= 600 avg 1m", "+1"), _when("Threads <= 600 avg 1m", "-1"), current=2
+    )
     assert run.tick(0, Threads=625).desired == 3
     held = run.tick(120, Threads=575)
     assert (held.desired, held.not_scaled_reason) == (3, NotScaled.FLAPPING)
@@ -61,7 +63,9 @@ def test_cpu_example(cpu: float, expected: int, projected: float | None) -> None
 def test_margin_between_thresholds_avoids_flapping() -> None:
     """Flapping doc, margin table: +1 at >= 600, -1 at < 400. 1250 threads on 3 (417 each):
     no in-rule fires. 1180 on 3 (394): in to 2, which reads 590 < 600."""
-    run = _azure(_when("Threads >= 600 avg 1m", "+1"), _when("Threads < 400 avg 1m", "-1"), current=3)
+    run = _azure(
+        _when("Threads >= 600 avg 1m", "+1"), _when("Threads < 400 avg 1m", "-1"), current=3
+    )
     assert run.tick(0, Threads=1250 / 3).desired == 3
     assert run.tick(120, Threads=1180 / 3).desired == 2
 
@@ -99,7 +103,9 @@ def test_activity_log_example_intended_one_actual_four() -> None:
     """Flapping doc activity log: 6 instances, +10 when requests per instance >= 3, -5 when
     < 3: "Intended new instance count: 1. Actual new instance count: 4". With 10 requests
     in all (1.67 each): 10/1, 10/2, 10/3 are >= 3 and 10/4 = 2.5 is not."""
-    run = _azure(_when("Requests >= 3 max 1m", "+10"), _when("Requests < 3 max 1m", "-5"), current=6)
+    run = _azure(
+        _when("Requests >= 3 max 1m", "+10"), _when("Requests < 3 max 1m", "-5"), current=6
+    )
     decision = run.tick(0, Requests=10 / 6)
     assert (decision.recommended, decision.desired) == (1, 4)
 
@@ -154,11 +160,16 @@ def test_scale_in_only_when_all_in_rules_fire(cpu: float, memory: float, expecte
 
 @pytest.mark.parametrize(
     ("current", "expected"),
-    [pytest.param(1, 3, id="below default: rise to it"), pytest.param(3, 3, id="at default"),
-     pytest.param(5, 5, id="above default: never scale in")],
+    [
+        pytest.param(1, 3, id="below default: rise to it"),
+        pytest.param(3, 3, id="at default"),
+        pytest.param(5, 5, id="above default: never scale in"),
+    ],
 )
 def test_default_when_metrics_are_unavailable(current: int, expected: int) -> None:
-    run = _azure(_when("CPU > 75 avg 5m", "+1"), _when("CPU < 25 avg 5m", "-1"), current=current, default=3)
+    run = _azure(
+        _when("CPU > 75 avg 5m", "+1"), _when("CPU < 25 avg 5m", "-1"), current=current, default=3
+    )
     decision = run.tick(0, CPU=None)
     assert decision.desired == expected
     failure = next(step for step in decision.steps if step.code is Step.METRIC_FAILURE)
@@ -169,7 +180,9 @@ def test_default_when_metrics_are_unavailable(current: int, expected: int) -> No
 
 
 def test_rule_cooldown_holds_the_next_scale_out() -> None:
-    run = _azure(_when("CPU > 75 avg 1m", "+1", "5m"), _when("CPU < 25 avg 1m", "-1", "5m"), current=2)
+    run = _azure(
+        _when("CPU > 75 avg 1m", "+1", "5m"), _when("CPU < 25 avg 1m", "-1", "5m"), current=2
+    )
     assert run.tick(0, CPU=90).desired == 3
     held = run.tick(60, CPU=90)
     assert (held.desired, held.not_scaled_reason) == (3, NotScaled.COOLDOWN)
@@ -177,14 +190,18 @@ def test_rule_cooldown_holds_the_next_scale_out() -> None:
 
 
 def test_scale_out_cooldown_also_holds_scale_in() -> None:
-    run = _azure(_when("CPU > 75 avg 1m", "+1", "5m"), _when("CPU < 25 avg 1m", "-1", "1m"), current=2)
+    run = _azure(
+        _when("CPU > 75 avg 1m", "+1", "5m"), _when("CPU < 25 avg 1m", "-1", "1m"), current=2
+    )
     assert run.tick(0, CPU=90).desired == 3
     held = run.tick(120, CPU=10)
     assert (held.desired, held.not_scaled_reason) == (3, NotScaled.COOLDOWN)
 
 
 def test_scale_out_cuts_a_scale_in_cooldown_short() -> None:
-    run = _azure(_when("CPU > 75 avg 1m", "+1", "1m"), _when("CPU < 25 avg 1m", "-1", "40m"), current=3)
+    run = _azure(
+        _when("CPU > 75 avg 1m", "+1", "1m"), _when("CPU < 25 avg 1m", "-1", "40m"), current=3
+    )
     assert run.tick(0, CPU=10).desired == 2
     assert run.tick(60, CPU=10).not_scaled_reason is NotScaled.COOLDOWN
     assert run.tick(120, CPU=90).desired == 3  # not deferred to the end of the 40-minute cooldown
@@ -202,10 +219,16 @@ def test_scale_out_cuts_a_scale_in_cooldown_short() -> None:
         ("Requests < 3.5 Maximum 1m", "Requests", "<", 3.5, "max", 60),
     ],
 )
-def test_condition_strings(text: str, metric: str, op: str, threshold: float, aggregation: str, window_s: int) -> None:
+def test_condition_strings(
+    text: str, metric: str, op: str, threshold: float, aggregation: str, window_s: int
+) -> None:
     condition = Condition.model_validate(text)
     assert (condition.metric, condition.op, condition.threshold, condition.aggregation) == (
-        metric, op, threshold, aggregation)
+        metric,
+        op,
+        threshold,
+        aggregation,
+    )
     assert condition.window.total_seconds() == window_s
 
 

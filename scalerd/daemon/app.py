@@ -1,0 +1,522 @@
+"""The composition root: config → clients → plugins → targets, and their lifetime.
+
+Everything that talks to the network is created here and handed down; nothing below
+creates a client. Start-up order: load and validate the config, open clients, open the
+audit sink and the state store, build the plugins, restore each target's state (settling a
+change that was in flight when the process died), then start the HTTP server and one loop
+per target. Shutdown runs it backwards: stop scheduling and let evaluations under way
+finish within the grace period, stop the server, flush the audit, close everything.
+
+Reload (SIGHUP, or the config file changing) validates the new file first; if it is
+invalid the old configuration keeps running and ``/readyz`` says why. A target whose
+identity (name, actuator kind and name) is unchanged keeps its state; plugins whose
+settings are unchanged are kept as they are (a process pool keeps its workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio
+import structlog
+from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..audit import (
+    AuditLog,
+    AuditRecord,
+    AuditSink,
+    JsonlAuditLog,
+    JsonlSink,
+    RedisStreamSink,
+    StreamAuditLog,
+)
+from ..clock import Clock, SystemClock
+from ..config import Config, load_config
+from ..core import Controls
+from ..errors import ConfigError
+from ..plugins import Actuator, BuildContext, PluginConfig, Source
+from .loop import TargetLoop
+from .metrics import DaemonMetrics
+from .server import build_app
+from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
+from .tick import TargetRuntime, TickContext, evaluate, recover_pending
+
+__all__ = ["Daemon", "ReloadStatus", "open_audit_log"]
+
+log = structlog.get_logger("scalerd")
+
+# how often the config file's modification time is checked for changes
+CONFIG_POLL_S = 2.0
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    at: datetime
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class _Plugins:
+    """Built plugin instances with the settings they were built from, for reuse on reload."""
+
+    sources: dict[str, tuple[PluginConfig, Source]]
+    actuators: dict[str, tuple[PluginConfig, Actuator]]
+
+
+class Daemon:
+    """One scalerd process. ``async with Daemon(path) as daemon: await daemon.serve()``."""
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        dry_run: bool = False,
+        clock: Clock | None = None,
+        listen: str | None = None,
+        azure_credential: Any = None,
+        config: Config | None = None,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self._preloaded = config
+        self.dry_run = dry_run
+        self.clock = clock or SystemClock()
+        self._listen_override = listen
+        self._azure_credential = azure_credential
+        self.metrics = DaemonMetrics()
+        self.runtimes: dict[str, TargetRuntime] = {}
+        self.reload_status: ReloadStatus | None = None
+        self.listening_on: tuple[str, int] | None = None
+        self._loops: dict[str, TargetLoop] = {}
+        self._plugins = _Plugins({}, {})
+        self._stack = AsyncExitStack()
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._started_at = self.clock.now()
+
+    # --- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Daemon:
+        try:
+            await self.start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        self.config = self._preloaded or await asyncio.to_thread(load_config, self.config_path)
+        self.redis = await self._open_redis(self.config)
+        self.http = await self._stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        )
+        self.azure = await self._open_azure(self.config)
+        self.audit, self.audit_log = await self._open_audit(self.config)
+        self.store = await self._open_store(self.config)
+        stored = await self.store.load_all()
+        self.runtimes = await self._build_runtimes(self.config, stored, previous={})
+        for runtime in self.runtimes.values():
+            outcome = await recover_pending(runtime, self.store)
+            if outcome is not None:
+                log.info(
+                    "settled a change in flight at the last stop",
+                    target=runtime.name,
+                    outcome=outcome,
+                )
+        log.info(
+            "started",
+            config=str(self.config_path),
+            version=self.config.version,
+            targets=len(self.runtimes),
+            dry_run=self.dry_run,
+        )
+
+    async def aclose(self) -> None:
+        await self._stop_loops()
+        for _, source in self._plugins.sources.values():
+            await _close(source)
+        for _, actuator in self._plugins.actuators.values():
+            await _close(actuator)
+        self._plugins = _Plugins({}, {})
+        await self._stack.aclose()  # audit sink (flushed), state store, clients, server
+
+    # --- running --------------------------------------------------------------------------
+
+    async def run_once(self) -> list[AuditRecord]:
+        """Evaluate every target once (concurrently), act, audit; the records in order."""
+        records = await asyncio.gather(
+            *(evaluate(runtime, self._tick_context()) for runtime in self.runtimes.values())
+        )
+        await self.audit.flush()
+        return list(records)
+
+    async def serve(self) -> None:
+        """Run until ``stop()`` (SIGTERM/SIGINT): HTTP server, loops, config watch."""
+        await self._start_server()
+        self._start_loops()
+        self._install_signal_handlers()
+        watcher = asyncio.create_task(self._watch_config(), name="scalerd-config-watch")
+        try:
+            await self._stop.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await self._stop_loops()
+            await self.audit.flush()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def trigger(self, target: str) -> bool:
+        """Evaluate ``target`` now (a pushed event); False if there is no such target."""
+        loop = self._loops.get(target)
+        if loop is None:
+            return False
+        loop.trigger()
+        return True
+
+    async def set_controls(self, target: str, controls: Controls) -> Controls:
+        runtime = self.runtimes[target]
+        async with runtime.lock:
+            state = runtime.stored.state.with_controls(controls)
+            runtime.stored = replace(runtime.stored, state=state)
+            await self.store.save(target, runtime.stored)
+        log.info(
+            "controls changed", target=target, pause=controls.pause, override=controls.override
+        )
+        self.trigger(target)
+        return controls
+
+    # --- reload ---------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Validate and apply the config file; keep the running config if it is invalid."""
+        async with self._reload_lock:
+            try:
+                config = await asyncio.to_thread(load_config, self.config_path)
+            except ConfigError as problem:
+                self.reload_status = ReloadStatus(self.clock.now(), False, str(problem))
+                self.metrics.reloads.labels("rejected").inc()
+                log.error(
+                    "config rejected; the running config stays",
+                    config=str(self.config_path),
+                    problems=str(problem),
+                )
+                return False
+            await self._stop_loops()
+            previous = self.runtimes
+            self.runtimes = await self._build_runtimes(config, {}, previous=previous)
+            for name in set(previous) - set(self.runtimes):
+                self.metrics.forget(name)
+            self.config = config
+            self.reload_status = ReloadStatus(self.clock.now(), True)
+            self.metrics.reloads.labels("applied").inc()
+            if self.listening_on is not None:
+                self._start_loops()
+            log.info("config reloaded", version=config.version, targets=len(self.runtimes))
+            return True
+
+    async def _watch_config(self) -> None:
+        last = _mtime(self.config_path)
+        while True:
+            await asyncio.sleep(CONFIG_POLL_S)
+            if not self.config.daemon.watch_config:
+                continue
+            current = _mtime(self.config_path)
+            if current != last:
+                last = current
+                await self.reload()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    # --- readiness ------------------------------------------------------------------------
+
+    def readiness(self) -> dict[str, Any]:
+        now = self.clock.now()
+        targets = {}
+        for runtime in self.runtimes.values():
+            last = runtime.last_record
+            # recently: within three intervals (and at least 30 s, for start-up)
+            allowed = max(3 * runtime.target.spec.rule.interval.total_seconds(), 30.0)
+            age = (now - last.ts).total_seconds() if last is not None else None
+            fresh = (age is not None and age <= allowed) or (
+                last is None and (now - self._started_at).total_seconds() <= allowed
+            )
+            targets[runtime.name] = {
+                "last_evaluated": last.ts.isoformat() if last else None,
+                "fresh": fresh,
+            }
+        reload_ok = self.reload_status is None or self.reload_status.ok
+        ready = reload_ok and all(target["fresh"] for target in targets.values())
+        return {
+            "ready": ready,
+            "config": {"path": str(self.config_path), "version": self.config.version},
+            "reload": None
+            if self.reload_status is None
+            else {
+                "at": self.reload_status.at.isoformat(),
+                "ok": self.reload_status.ok,
+                "error": self.reload_status.error,
+            },
+            "targets": targets,
+        }
+
+    @property
+    def control_token(self) -> str | None:
+        name = self.config.daemon.control_token_env
+        return os.environ.get(name) if name else None
+
+    @property
+    def listens_locally(self) -> bool:
+        host = self._listen().rpartition(":")[0].strip("[]")
+        return host in ("127.0.0.1", "::1", "localhost")
+
+    # --- building -------------------------------------------------------------------------
+
+    def _tick_context(self) -> TickContext:
+        return TickContext(
+            clock=self.clock,
+            audit=self.audit,
+            store=self.store,
+            metrics=self.metrics,
+            instance=self.config.daemon.instance,
+            config_version=self.config.version,
+            dry_run=self.dry_run,
+        )
+
+    def _build_context(self, config: Config) -> BuildContext:
+        return BuildContext(
+            base_dir=config.base_dir,
+            clock=self.clock,
+            http=self.http,
+            redis=self.redis,
+            azure=self.azure,
+            extras={"redis_clients": self._redis_clients},
+        )
+
+    async def _build_runtimes(
+        self,
+        config: Config,
+        stored: Mapping[str, StoredTarget],
+        previous: Mapping[str, TargetRuntime],
+    ) -> dict[str, TargetRuntime]:
+        from ..actuators import ACTUATORS
+        from ..sources import SOURCES
+
+        await self._open_source_redis_clients(config)
+        ctx = self._build_context(config)
+        sources = await _rebuild(
+            self._plugins.sources, config.sources, lambda c: SOURCES.get(c.kind).build(c, ctx)
+        )
+        wanted_actuators = {target.actuator.name: target.actuator for target in config.targets}
+        actuators = await _rebuild(
+            self._plugins.actuators, wanted_actuators, lambda c: ACTUATORS.get(c.kind).build(c, ctx)
+        )
+        self._plugins = _Plugins(sources, actuators)
+
+        runtimes: dict[str, TargetRuntime] = {}
+        old_by_identity = {runtime.target.identity: runtime for runtime in previous.values()}
+        for target in config.targets:
+            runtime = TargetRuntime(
+                target=target,
+                sources={
+                    metric: sources[source.name][1] for metric, source in target.sources.items()
+                },
+                source_names={metric: source.name for metric, source in target.sources.items()},
+                source_timeouts={
+                    metric: source.timeout.total_seconds()
+                    for metric, source in target.sources.items()
+                },
+                actuator=actuators[target.actuator.name][1],
+            )
+            kept = old_by_identity.get(target.identity)
+            if kept is not None:
+                runtime.stored, runtime.last_record = kept.stored, kept.last_record
+            elif target.name in stored:
+                runtime.stored = stored[target.name]
+            runtimes[target.name] = runtime
+        return runtimes
+
+    async def _open_redis(self, config: Config) -> redis.asyncio.Redis | None:
+        self._redis_clients: dict[str, redis.asyncio.Redis] = {}
+        settings = config.redis
+        if settings is None:
+            return None
+        timeout = settings.socket_timeout.total_seconds()
+        # no client-side retries: a Redis outage should reach the audit spool and the
+        # failed-observation path at once, not after a retry ladder
+        client = redis.asyncio.Redis.from_url(
+            settings.url,
+            password=settings.password(),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._stack.push_async_callback(client.aclose)
+        return client
+
+    async def _open_source_redis_clients(self, config: Config) -> None:
+        """A Redis source may name its own server; one client per distinct URL."""
+        for source in config.sources.values():
+            url = getattr(source, "url", None)
+            if source.kind == "redis" and url and url not in self._redis_clients:
+                client = redis.asyncio.Redis.from_url(
+                    url, socket_timeout=5, socket_connect_timeout=5
+                )
+                self._stack.push_async_callback(client.aclose)
+                self._redis_clients[url] = client
+
+    async def _open_azure(self, config: Config) -> Any:
+        kinds = {c.kind for c in (*config.sources.values(), *config.actuators.values())}
+        if config.azure is None and not any(_is_azure(kind) for kind in kinds):
+            return None
+        from ..azure import AzureClients
+        from ..settings import AzureSettings
+
+        clients = AzureClients(
+            config.azure or AzureSettings(), credential=self._azure_credential, clock=self.clock
+        )
+        return await self._stack.enter_async_context(clients)
+
+    async def _open_audit(self, config: Config) -> tuple[AuditSink, AuditLog]:
+        settings = config.audit
+        if settings.sink == "redis":
+            if self.redis is None:
+                raise ConfigError.single(
+                    self.config_path, "audit.sink", "the redis audit sink needs a [redis] section"
+                )
+            sink = RedisStreamSink(
+                self.redis, settings.stream, settings.maxlen, config.resolve(settings.spool)
+            )
+            await sink.start()
+            self._stack.push_async_callback(sink.aclose)
+            return sink, StreamAuditLog(self.redis, settings.stream)
+        path = config.resolve(settings.path)
+        jsonl = JsonlSink(path, settings.max_bytes, settings.keep)
+        self._stack.push_async_callback(jsonl.aclose)
+        return jsonl, JsonlAuditLog(path)
+
+    async def _open_store(self, config: Config) -> StateStore:
+        store: StateStore
+        if config.state.store == "redis":
+            if self.redis is None:
+                raise ConfigError.single(
+                    self.config_path, "state.store", "the redis state store needs a [redis] section"
+                )
+            store = RedisStateStore(
+                self.redis, (config.redis.key_prefix if config.redis else "scalerd:")
+            )
+        else:
+            store = FileStateStore(config.resolve(config.state.path))
+        self._stack.push_async_callback(store.aclose)
+        return store
+
+    async def _start_server(self) -> None:
+        host, _, port = self._listen().rpartition(":")
+        runner = web.AppRunner(build_app(self), access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, host.strip("[]"), int(port))
+        await site.start()
+        server = site._server  # the bound port, when asked for port 0
+        sockets = getattr(server, "sockets", None) or []
+        self.listening_on = sockets[0].getsockname()[:2] if sockets else (host, int(port))
+        log.info("listening", address=f"http://{host}:{self.listening_on[1]}")
+
+    def _listen(self) -> str:
+        return self._listen_override or self.config.daemon.listen
+
+    def _start_loops(self) -> None:
+        jitter = self.config.daemon.jitter
+        context = self._tick_context()
+        for runtime in self.runtimes.values():
+            loop = TargetLoop(
+                runtime.name,
+                lambda runtime=runtime: evaluate(runtime, context),  # type: ignore[misc]
+                runtime.target.spec.rule.interval.total_seconds(),
+                jitter,
+            )
+            self._loops[runtime.name] = loop
+            loop.start()
+
+    async def _stop_loops(self) -> None:
+        grace = (
+            self.config.daemon.shutdown_grace.total_seconds() if hasattr(self, "config") else 0.0
+        )
+        loops, self._loops = self._loops, {}
+        await asyncio.gather(*(loop.stop(grace) for loop in loops.values()))
+
+
+async def _rebuild(
+    built: Mapping[str, tuple[PluginConfig, Any]],
+    wanted: Mapping[str, PluginConfig],
+    build: Any,
+) -> dict[str, tuple[PluginConfig, Any]]:
+    """Keep instances whose settings are unchanged, build the rest, close what is gone."""
+    result: dict[str, tuple[PluginConfig, Any]] = {}
+    for name, config in wanted.items():
+        old = built.get(name)
+        result[name] = old if old is not None and old[0] == config else (config, build(config))
+    for name, (_, instance) in built.items():
+        if result.get(name, (None, None))[1] is not instance:
+            await _close(instance)
+    return result
+
+
+async def _close(plugin: Any) -> None:
+    try:
+        await plugin.aclose()
+    except Exception:  # closing one plugin must not stop the others from closing
+        log.exception("closing a plugin failed", plugin=type(plugin).__name__)
+
+
+def _is_azure(kind: str) -> bool:
+    return kind.startswith("azure") or kind in ("log-analytics", "servicebus")
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def open_audit_log(config: Config) -> AsyncIterator[AuditLog]:
+    """The audit log a config writes to, for reading it back (``scalerd audit``)."""
+    settings = config.audit
+    if settings.sink == "jsonl":
+        yield JsonlAuditLog(config.resolve(settings.path))
+        return
+    if config.redis is None:
+        raise ConfigError.single(
+            config.path, "audit.sink", "the redis audit sink needs a [redis] section"
+        )
+    client = redis.asyncio.Redis.from_url(
+        config.redis.url, password=config.redis.password(), socket_timeout=5
+    )
+    try:
+        yield StreamAuditLog(client, settings.stream)
+    finally:
+        await client.aclose()

@@ -1,0 +1,214 @@
+"""The daemon's HTTP face (aiohttp): health, readiness, Prometheus metrics, and a small JSON
+API for on-call and for pushed events.
+
+=============================================  ==============================================
+``GET /healthz``                               the process is alive
+``GET /readyz``                                config loaded, every target evaluated recently,
+                                               the last reload's outcome (503 and why, if not)
+``GET /metrics``                               Prometheus text format
+``GET /api/targets``                           each target, its rules in words, its last record
+``GET /api/decisions?target=&limit=``          recent audit records, newest last
+``POST /api/targets/{name}/evaluate``          evaluate now (a pushed event)
+``POST /api/targets/{name}/controls``          pause / override, each with an optional expiry
+=============================================  ==============================================
+
+Bad input gets a 4xx with a reason, never a 500 and never a crash. The control endpoints
+change what is scaled, so off localhost they need a bearer token (``control_token_env``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ..core import Controls, parse_duration
+from ..summary import describe_target
+
+if TYPE_CHECKING:
+    from .app import Daemon
+
+__all__ = ["build_app"]
+
+DAEMON = web.AppKey("daemon", "Daemon")
+MAX_LIMIT = 1000
+
+
+def build_app(daemon: Daemon) -> web.Application:
+    app = web.Application()
+    app[DAEMON] = daemon
+    app.add_routes(
+        [
+            web.get("/healthz", _healthz),
+            web.get("/readyz", _readyz),
+            web.get("/metrics", _metrics),
+            web.get("/api/targets", _targets),
+            web.get("/api/decisions", _decisions),
+            web.post("/api/targets/{name}/evaluate", _evaluate),
+            web.post("/api/targets/{name}/controls", _controls),
+        ]
+    )
+    return app
+
+
+def _problem(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    readiness = request.app[DAEMON].readiness()
+    return web.json_response(readiness, status=200 if readiness["ready"] else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[DAEMON].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _targets(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    targets = []
+    for runtime in daemon.runtimes.values():
+        last = runtime.last_record
+        targets.append(
+            {
+                "name": runtime.name,
+                "actuator": {
+                    "kind": runtime.target.actuator.kind,
+                    "name": runtime.target.actuator.name,
+                },
+                "interval_s": runtime.target.spec.rule.interval.total_seconds(),
+                "rules": list(describe_target(runtime.target)),
+                "controls": _controls_json(runtime.stored.state.controls),
+                "last": last.as_dict() if last is not None else None,
+            }
+        )
+    return web.json_response(
+        {"config_version": daemon.config.version, "targets": targets}, dumps=_dumps
+    )
+
+
+async def _decisions(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    target = request.query.get("target")
+    if target is not None and target not in daemon.runtimes:
+        return _problem(404, f"no target named {target!r}")
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        return _problem(400, "limit must be a whole number")
+    if not 1 <= limit <= MAX_LIMIT:
+        return _problem(400, f"limit must be between 1 and {MAX_LIMIT}")
+    records = await daemon.audit_log.read(target=target, limit=limit)
+    return web.json_response({"decisions": [record.as_dict() for record in records]}, dumps=_dumps)
+
+
+async def _evaluate(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    refusal = _authorize(request)
+    if refusal is not None:
+        return refusal
+    name = request.match_info["name"]
+    if not daemon.trigger(name):
+        return _problem(404, f"no target named {name!r}")
+    return web.json_response({"target": name, "evaluating": True}, status=202)
+
+
+async def _controls(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    refusal = _authorize(request)
+    if refusal is not None:
+        return refusal
+    name = request.match_info["name"]
+    if name not in daemon.runtimes:
+        return _problem(404, f"no target named {name!r}")
+    try:
+        body = await request.json()
+    except ValueError:
+        return _problem(400, "the body must be a JSON object")
+    try:
+        controls = _parse_controls(body, daemon.clock.now())
+    except ValueError as problem:
+        return _problem(400, str(problem))
+    applied = await daemon.set_controls(name, controls)
+    return web.json_response({"target": name, "controls": _controls_json(applied)}, dumps=_dumps)
+
+
+def _authorize(request: web.Request) -> web.Response | None:
+    token = request.app[DAEMON].control_token
+    if token is None:
+        return (
+            None
+            if request.app[DAEMON].listens_locally
+            else _problem(
+                403,
+                "control endpoints need control_token_env when scalerd listens beyond localhost",
+            )
+        )
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        return _problem(401, "a valid bearer token is required")
+    return None
+
+
+_CONTROL_KEYS = {"pause", "pause_for", "override", "override_for"}
+
+
+def _parse_controls(body: Any, now: datetime) -> Controls:
+    """``{"pause": "scale_in", "pause_for": "30m", "override": 8, "override_for": "1h"}``;
+    ``null`` clears a control."""
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = set(body) - _CONTROL_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(_CONTROL_KEYS)}")
+    pause = body.get("pause")
+    if pause not in (None, "all", "scale_in", "scale_out"):
+        raise ValueError("pause must be 'all', 'scale_in', 'scale_out' or null")
+    override = body.get("override")
+    if override is not None and (
+        isinstance(override, bool) or not isinstance(override, int) or override < 0
+    ):
+        raise ValueError(
+            "override must be a whole number of replicas (or tiers), 0 or more, or null"
+        )
+    return Controls(
+        pause=pause,
+        pause_until=_until(body.get("pause_for"), now, "pause_for") if pause else None,
+        override=override,
+        override_until=_until(body.get("override_for"), now, "override_for")
+        if override is not None
+        else None,
+    )
+
+
+def _until(value: Any, now: datetime, key: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a duration such as '30m'")
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"{key} must be longer than 0s")
+    return now + duration
+
+
+def _controls_json(controls: Controls) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(controls).items()
+    }
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
