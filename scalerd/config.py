@@ -254,6 +254,9 @@ class _Loader:
         self.issues = _Issues()
         self.includes: dict[int, _Include] = {}
         self.inline: dict[int, dict[str, Any]] = {}
+        # names of [[sources]] / [[actuators]] entries that are invalid (already reported):
+        # a target using one is not reported again as using something undefined
+        self.invalid: set[str] = set()
 
     def load(self) -> Config:
         raw = self.issues.parse(self.path)
@@ -315,6 +318,8 @@ class _Loader:
         found: dict[str, Any] = {}
         for index, entry in self._entries(raw, section):
             kind = entry.get("kind")
+            if isinstance(entry.get("name"), str):
+                self.invalid.add(f"{section}:{entry['name']}")
             if not isinstance(kind, str):
                 self.issues.add(
                     self.path,
@@ -357,6 +362,7 @@ class _Loader:
                         window.timezone,
                     )
             found[config.name] = config
+            self.invalid.discard(f"{section}:{config.name}")
         return found
 
     def _targets(
@@ -482,7 +488,9 @@ class _Loader:
         names.add(config.name)
 
         actuator = actuators.get(config.actuator)
-        if actuator is None:
+        if actuator is None and f"actuators:{config.actuator}" in self.invalid:
+            ok = False
+        elif actuator is None:
             known = ", ".join(actuators) or "none defined"
             self.issues.add(
                 self.path,
@@ -507,6 +515,9 @@ class _Loader:
         for metric, path in used.items():
             source_name = config.metrics.get(metric, metric)
             source = sources.get(source_name)
+            if source is None and f"sources:{source_name}" in self.invalid:
+                ok = False
+                continue
             if source is None:
                 known = ", ".join(sources) or "none defined"
                 where = ("metrics", metric) if metric in config.metrics else path
