@@ -8,6 +8,7 @@ Optional capabilities are separate Protocols checked with ``isinstance``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +39,7 @@ __all__ = [
     "Source",
     "SourceConfig",
     "VerticalConfig",
+    "secret_from_env",
 ]
 
 
@@ -121,6 +123,19 @@ class BuildContext:
     redis: redis.asyncio.Redis | None = None
     azure: AzureClients | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def secret_from_env(config: PluginConfig, variable: str | None, key: str) -> str | None:
+    """A token or connection string named by a config key such as ``token_env``: secrets
+    live in the environment, never in config.toml. Missing when named is a build error."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise ValueError(
+            f"{config.kind} {config.name!r}: environment variable {variable} ({key}) is not set"
+        )
+    return value
 
 
 def _short(value: Any, limit: int = 48) -> str:

@@ -8,7 +8,6 @@ and the core's handling of replicas still starting is exercised too.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import Field
 from ..clock import Clock
 from ..core.durations import Duration
 from ..core.model import Capacity, Decision
+from ..files import replace_atomically
 from ..plugins import Actuator, ActuatorConfig, Applied, BuildContext, Plugin
 
 __all__ = ["PLUGIN", "RecordedCall", "RecordingActuator", "RecordingConfig"]
@@ -46,11 +46,17 @@ class RecordedCall:
 class RecordingActuator:
     """Replicas are the times they become ready, oldest first; scaling in drops the newest."""
 
-    def __init__(self, config: RecordingConfig, clock: Clock, persist_to: Path | None = None) -> None:
+    def __init__(
+        self, config: RecordingConfig, clock: Clock, persist_to: Path | None = None
+    ) -> None:
         self._startup = config.startup
         self._clock = clock
         self._persist_to = persist_to
-        initial = int(persist_to.read_text()) if persist_to is not None and persist_to.exists() else config.initial
+        initial = (
+            int(persist_to.read_text())
+            if persist_to is not None and persist_to.exists()
+            else config.initial
+        )
         self._ready_at: list[datetime] = [clock.now()] * initial
         self.calls: list[RecordedCall] = []
 
@@ -66,18 +72,11 @@ class RecordingActuator:
         self._ready_at.extend([now + self._startup] * (decision.desired - len(self._ready_at)))
         del self._ready_at[decision.desired :]
         if self._persist_to is not None:
-            _write_atomically(self._persist_to, str(decision.desired))
+            replace_atomically(self._persist_to, str(decision.desired).encode())
         return Applied()
 
     async def aclose(self) -> None:
         """Nothing to release: everything is in memory."""
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def build(config: RecordingConfig, ctx: BuildContext) -> Actuator:

@@ -16,18 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["append", "complete_lines", "fsync_dir", "remove", "rotate", "rotated"]
+from ..files import fsync_dir
+
+__all__ = ["append", "complete_lines", "remove", "rotate", "rotated"]
 
 _BLOCK = 64 * 1024
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a create, rename or unlink in ``directory`` survive a power cut."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def append(path: Path, lines: Sequence[str]) -> int:

@@ -34,6 +34,41 @@ def period_start(
     return current - added + removed
 
 
+def _proposal(policy: Policy, start: int, growing: bool) -> int:
+    if policy.type == "pods":
+        return start + policy.value if growing else start - policy.value
+    if growing:
+        # rounded up, or a small target could never grow
+        return math.ceil(start * (1 + policy.value / 100.0))
+    return int(start * (1 - policy.value / 100.0))
+
+
+def _limit(
+    current: int,
+    events: tuple[ScaleEvent, ...],
+    rules: ScalingRules,
+    policies: tuple[Policy, ...],
+    now: datetime,
+    growing: bool,
+) -> tuple[int, str]:
+    if rules.select == "disabled":
+        return current, f"scale-{'up' if growing else 'down'} is disabled"
+    limits: list[int] = []
+    notes: list[str] = []
+    for policy in policies:
+        start = period_start(current, events, policy.period, now)
+        proposed = _proposal(policy, start, growing)
+        limits.append(proposed)
+        period = policy.period.total_seconds()
+        notes.append(f"{policy.type} {policy.value}/{period:g}s from {start} -> {proposed}")
+    # select max picks the policy allowing the larger change: the highest ceiling when
+    # growing, the lowest floor when shrinking (and min the other way round)
+    larger_change = max if growing else min
+    smaller_change = min if growing else max
+    chosen = (smaller_change if rules.select == "min" else larger_change)(limits)
+    return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
+
+
 def scale_up_limit(
     current: int,
     events: tuple[ScaleEvent, ...],
@@ -41,23 +76,8 @@ def scale_up_limit(
     policies: tuple[Policy, ...],
     now: datetime,
 ) -> tuple[int, str]:
-    if rules.select == "disabled":
-        return current, "scale-up is disabled"
-    limits: list[int] = []
-    notes: list[str] = []
-    for policy in policies:
-        start = period_start(current, events, policy.period, now)
-        if policy.type == "pods":
-            proposed = start + policy.value
-        else:
-            # rounded up, or a small target could never grow
-            proposed = math.ceil(start * (1 + policy.value / 100.0))
-        limits.append(proposed)
-        notes.append(
-            f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}"
-        )
-    chosen = min(limits) if rules.select == "min" else max(limits)
-    return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
+    """``calculateScaleUpLimitWithScalingRules``: the highest capacity the policies allow."""
+    return _limit(current, events, rules, policies, now, growing=True)
 
 
 def scale_down_limit(
@@ -67,23 +87,8 @@ def scale_down_limit(
     policies: tuple[Policy, ...],
     now: datetime,
 ) -> tuple[int, str]:
-    if rules.select == "disabled":
-        return current, "scale-down is disabled"
-    limits: list[int] = []
-    notes: list[str] = []
-    for policy in policies:
-        start = period_start(current, events, policy.period, now)
-        if policy.type == "pods":
-            proposed = start - policy.value
-        else:
-            proposed = int(start * (1 - policy.value / 100.0))
-        limits.append(proposed)
-        notes.append(
-            f"{policy.type} {policy.value}/{policy.period.total_seconds():g}s from {start} -> {proposed}"
-        )
-    # for scale-down the larger change is the smaller floor
-    chosen = max(limits) if rules.select == "min" else min(limits)
-    return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
+    """``calculateScaleDownLimitWithBehaviors``: the lowest capacity the policies allow."""
+    return _limit(current, events, rules, policies, now, growing=False)
 
 
 def rate_limit(

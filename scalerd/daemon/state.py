@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.model import Decision, TargetState
 from ..errors import ScalerdError
+from ..files import replace_atomically
 from .state_codec import FORMAT, decode_state, decode_time, encode_state, encode_time
 
 if TYPE_CHECKING:
@@ -158,7 +158,10 @@ class FileStateStore:
         async with self._lock:
             documents = await self._loaded()
             documents[target] = document
-            await asyncio.to_thread(_replace, self.path, {"format": FORMAT, "targets": documents})
+            content = json.dumps(
+                {"format": FORMAT, "targets": documents}, separators=(",", ":")
+            ).encode()
+            await asyncio.to_thread(replace_atomically, self.path, content)
 
     async def aclose(self) -> None:
         async with self._lock:  # let a save in progress finish
@@ -183,27 +186,6 @@ def _read(path: Path) -> dict[str, JsonObject]:
     if not isinstance(targets, dict):
         raise StateError(f"{path}: 'targets' is not an object")
     return targets
-
-
-def _replace(path: Path, document: JsonObject) -> None:
-    """Write ``document`` to ``path`` so that a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as file:
-        file.write(json.dumps(document, separators=(",", ":")).encode())
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable: without it a power cut may bring the old file back."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RedisStateStore:

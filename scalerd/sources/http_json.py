@@ -11,7 +11,6 @@ status page that lost its field must not look like an idle service.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from pydantic import Field, field_validator
 from ..clock import Clock
 from ..core.model import Sample
 from ..errors import SourceError
-from ..plugins import BuildContext, Plugin, Source, SourceConfig
+from ..plugins import BuildContext, Plugin, Source, SourceConfig, secret_from_env
 
 __all__ = ["PLUGIN", "HttpJsonConfig", "HttpJsonSource", "parse_path"]
 
@@ -118,19 +117,9 @@ class HttpJsonSource:
 def build(config: HttpJsonConfig, ctx: BuildContext) -> Source:
     if ctx.http is None:
         raise ValueError(f"http-json source {config.name!r} needs the daemon's HTTP client")
-    return HttpJsonSource(config, ctx.http, ctx.clock, _token(config))
-
-
-def _token(config: HttpJsonConfig) -> str | None:
-    if config.token_env is None:
-        return None
-    token = os.environ.get(config.token_env)
-    if not token:
-        raise ValueError(
-            f"http-json source {config.name!r}: environment variable {config.token_env} "
-            "(token_env) is not set"
-        )
-    return token
+    return HttpJsonSource(
+        config, ctx.http, ctx.clock, secret_from_env(config, config.token_env, "token_env")
+    )
 
 
 def _pluck(document: Any, steps: tuple[PathStep, ...]) -> Any:

@@ -10,7 +10,6 @@ responses all fail the read.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal
@@ -21,7 +20,7 @@ from pydantic import Field, field_validator
 from ..clock import Clock
 from ..core.model import Sample
 from ..errors import SourceError
-from ..plugins import BuildContext, Plugin, Source, SourceConfig
+from ..plugins import BuildContext, Plugin, Source, SourceConfig, secret_from_env
 
 __all__ = ["PLUGIN", "PrometheusConfig", "PrometheusSource", "Reduce"]
 
@@ -125,19 +124,9 @@ class PrometheusSource:
 def build(config: PrometheusConfig, ctx: BuildContext) -> Source:
     if ctx.http is None:
         raise ValueError(f"prometheus source {config.name!r} needs the daemon's HTTP client")
-    return PrometheusSource(config, ctx.http, ctx.clock, _token(config))
-
-
-def _token(config: PrometheusConfig) -> str | None:
-    if config.token_env is None:
-        return None
-    token = os.environ.get(config.token_env)
-    if not token:
-        raise ValueError(
-            f"prometheus source {config.name!r}: environment variable {config.token_env} "
-            "(token_env) is not set"
-        )
-    return token
+    return PrometheusSource(
+        config, ctx.http, ctx.clock, secret_from_env(config, config.token_env, "token_env")
+    )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

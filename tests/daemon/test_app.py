@@ -209,3 +209,24 @@ async def test_reload_keeps_unchanged_plugins(daemon: Daemon) -> None:
     path.write_text(path.read_text().replace("initial = 2", "initial = 3"))
     assert await daemon.reload()
     assert _pool(daemon) is not pool
+
+
+async def test_a_changed_config_file_is_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scalerd.daemon.app
+
+    monkeypatch.setattr(scalerd.daemon.app, "CONFIG_POLL_S", 0.05)
+    path = write_config(tmp_path, BODY)
+    path.write_text(path.read_text().replace("watch_config = false", "watch_config = true"))
+    async with Daemon(path) as daemon:
+        task, _ = await _serve(daemon)
+        try:
+            await asyncio.sleep(0.1)
+            path.write_text(path.read_text().replace("max = 10", "max = 7"))
+            for _ in range(100):
+                if daemon.config.targets[0].spec.rule.maximum == 7:
+                    break
+                await asyncio.sleep(0.05)
+            assert daemon.config.targets[0].spec.rule.maximum == 7
+            assert daemon.reload_status is not None and daemon.reload_status.ok
+        finally:
+            await _stop(daemon, task)
