@@ -109,6 +109,11 @@ async def test_http_endpoints(daemon: Daemon) -> None:
             )
             assert (await http.get("/api/decisions", params={"limit": "0"})).status_code == 400
 
+            page = await http.get("/")
+            assert page.headers["content-type"].startswith("text/html")
+            assert "<td>api</td>" in page.text and "recording pool" in page.text
+            assert 'class="scaled">scaled' in page.text
+
             metrics = (await http.get("/metrics")).text
             families = {family.name: family for family in text_string_to_metric_families(metrics)}
             assert {
