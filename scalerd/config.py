@@ -49,6 +49,9 @@ from .tomlpaths import KeyPath, TomlLines, format_path
 
 __all__ = ["Config", "RuleFile", "Target", "TargetConfig", "load_config", "load_rule_file"]
 
+# where an error at a key path below a model was written: file, full key path, suffix
+Placer = typing.Callable[[KeyPath], tuple[Path, KeyPath, str]]
+
 # keys a [[targets]] entry has besides the rule keys; a rule file may not set them
 _BINDING_KEYS = ("name", "actuator", "rules", "metrics")
 
@@ -226,7 +229,7 @@ class _Issues:
         self,
         error: ValidationError,
         model: type[BaseModel],
-        place: typing.Callable[[KeyPath], tuple[Path, KeyPath, str]],
+        place: Placer,
     ) -> None:
         for detail in error.errors(include_url=False):
             loc: KeyPath = tuple(detail["loc"])
@@ -340,9 +343,7 @@ class _Loader:
             try:
                 config = model.model_validate(entry)
             except ValidationError as error:
-                self.issues.from_validation(
-                    error, model, lambda loc, i=index: (self.path, (section, i, *loc), "")
-                )
+                self.issues.from_validation(error, model, self._in_section(section, index))
                 continue
             assert isinstance(config, base)
             if config.name in found:
@@ -383,9 +384,7 @@ class _Loader:
             try:
                 config = TargetConfig.model_validate(merged)
             except ValidationError as error:
-                self.issues.from_validation(
-                    error, TargetConfig, lambda loc, i=index: self._place(i, loc)
-                )
+                self.issues.from_validation(error, TargetConfig, self._in_target(index))
                 continue
             target = self._bind(index, config, sources, actuators, calendar, names, claimed)
             simulate = self._simulate(index, settings, simulate_overlay)
@@ -444,6 +443,12 @@ class _Loader:
             included.get("simulate", {}), overlay if isinstance(overlay, dict) else {}
         )
         return _deep_merge(base, inline), simulate
+
+    def _in_section(self, section: str, index: int) -> Placer:
+        return lambda loc: (self.path, (section, index, *loc), "")
+
+    def _in_target(self, index: int) -> Placer:
+        return lambda loc: self._place(index, loc)
 
     def _place(self, index: int, loc: KeyPath) -> tuple[Path, KeyPath, str]:
         """Which file wrote ``targets[index].<loc>``: the inline entry or its rule file."""
@@ -628,9 +633,9 @@ def _depth(raw: Any, path: KeyPath) -> int:
     """How many leading parts of ``path`` exist in ``raw``."""
     depth = 0
     for part in path:
-        if (isinstance(part, str) and isinstance(raw, Mapping) and part in raw) or (
-            isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw)
-        ):
+        if isinstance(part, str) and isinstance(raw, Mapping) and part in raw:
+            raw = raw[part]
+        elif isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw):
             raw = raw[part]
         else:
             return depth

@@ -175,6 +175,12 @@ class CronCalendar:
             while True:
                 following = trigger.get_next_fire_time(None, fire + timedelta(seconds=1))
                 if following is None or following > now:
-                    return fire
+                    return _aware(fire)
                 fire = following
         return None
+
+
+def _aware(moment: object) -> datetime:
+    """apscheduler's fire times are aware datetimes; say so to the type checker."""
+    assert isinstance(moment, datetime) and moment.tzinfo is not None
+    return moment

@@ -83,13 +83,13 @@ def describe_target(target: Target) -> Iterator[str]:
         )
         ramp = f", ramp {format_duration(schedule.ramp)}" if schedule.ramp else ""
         yield f"  schedule {schedule.name}: '{schedule.cron}' {length} ({schedule.timezone}): {changes}{ramp}"
-    for window in target.spec.maintenance:
+    for maintenance in target.spec.maintenance:
         length = (
-            f"for {format_duration(window.duration)}"
-            if window.duration
-            else f"until '{window.end}'"
+            f"for {format_duration(maintenance.duration)}"
+            if maintenance.duration
+            else f"until '{maintenance.end}'"
         )
-        yield f"  maintenance window: '{window.cron}' {length} ({window.timezone})"
+        yield f"  maintenance window: '{maintenance.cron}' {length} ({maintenance.timezone})"
     if rule.pause:
         yield f"  paused: {rule.pause}"
 

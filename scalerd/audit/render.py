@@ -22,7 +22,7 @@ from ..core.model import NotScaled
 from .readers import chain_breaks
 from .record import AuditRecord, JsonObject
 
-__all__ = ["NOT_SCALED_WORDS", "render_explanation", "render_table"]
+__all__ = ["NOT_SCALED_WORDS", "reason_in_words", "render_explanation", "render_table"]
 
 # Each not-scaled reason in plain words, as the sentence "It did not scale: …" ends.
 NOT_SCALED_WORDS: Mapping[NotScaled, str] = {
@@ -99,7 +99,7 @@ def _why(record: AuditRecord) -> str:
         _, step = held
         return f"{step['code']}: {step['detail']}"
     if record.not_scaled_reason:
-        return _reason_words(record.not_scaled_reason)
+        return reason_in_words(record.not_scaled_reason)
     moves = [step for step in record.steps if step["before"] != step["after"]]
     return "; ".join(f"{step['code']} {step['before']}→{step['after']}" for step in moves)
 
@@ -115,7 +115,8 @@ def _holding_step(record: AuditRecord) -> tuple[int, JsonObject] | None:
     return None
 
 
-def _reason_words(code: str) -> str:
+def reason_in_words(code: str) -> str:
+    """A not-scaled reason in plain words (the code itself if it is newer than this reader)."""
     try:
         return NOT_SCALED_WORDS[NotScaled(code)]
     except ValueError:  # a reason newer than this reader
@@ -164,7 +165,7 @@ def _verdict(record: AuditRecord) -> Text:
     verdict = Text()
     if record.not_scaled_reason:
         verdict.append("It did not scale: ", style="bold yellow")
-        verdict.append(f"{_reason_words(record.not_scaled_reason)} ({record.not_scaled_reason})")
+        verdict.append(f"{reason_in_words(record.not_scaled_reason)} ({record.not_scaled_reason})")
         held = _holding_step(record)
         if held is not None:
             number, step = held

@@ -349,7 +349,9 @@ def _holds(
         return current
 
     pause = controls.pause or target.rule.pause
-    if pause == "all" or (pause, direction) in (("scale_in", "down"), ("scale_out", "up")):
+    if pause is not None and (
+        pause == "all" or (pause, direction) in (("scale_in", "down"), ("scale_out", "up"))
+    ):
         what = {"all": "scaling", "scale_in": "scale-in", "scale_out": "scale-out"}[pause]
         return hold(Step.PAUSED, f"{what} is paused", NotScaled.PAUSED)
     if capacity.operation is not None:

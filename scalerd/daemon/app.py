@@ -120,7 +120,11 @@ class Daemon:
         await self.aclose()
 
     async def start(self) -> None:
-        self.config = self._preloaded or await asyncio.to_thread(load_config, self.config_path)
+        self.config: Config = (
+            self._preloaded
+            if self._preloaded is not None
+            else await asyncio.to_thread(load_config, self.config_path)
+        )
         self.redis = await self._open_redis(self.config)
         self.http = await self._stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(10.0))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from html import escape
 
 from ..audit import AuditRecord
-from ..audit.render import NOT_SCALED_WORDS
+from ..audit.render import reason_in_words
 from .tick import TargetRuntime
 
 __all__ = ["render_page"]
@@ -79,6 +79,6 @@ def _why(record: AuditRecord) -> str:
     if record.error:
         return record.error
     if record.not_scaled_reason:
-        return NOT_SCALED_WORDS.get(record.not_scaled_reason, record.not_scaled_reason)
+        return reason_in_words(record.not_scaled_reason)
     moved = [step for step in record.steps if step.get("before") != step.get("after")]
     return str(moved[-1]["detail"]) if moved else ""

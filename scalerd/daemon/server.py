@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_app"]
 
-DAEMON = web.AppKey("daemon", "Daemon")
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 MAX_LIMIT = 1000
 
 
