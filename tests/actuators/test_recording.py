@@ -96,7 +96,9 @@ def test_config_errors(keys: dict[str, Any], message: str) -> None:
         RecordingConfig(kind="recording", name="pool", **keys)
 
 
-async def test_persisted_capacity_survives_a_new_instance(tmp_path: Path, manual_clock: ManualClock) -> None:
+async def test_persisted_capacity_survives_a_new_instance(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
     config = RecordingConfig(kind="recording", name="pretend", initial=2, persist_to="capacity.txt")
     first = RecordingActuator(config, manual_clock, tmp_path / "capacity.txt")
     assert (await first.current()).provisioned == 2  # nothing stored yet: the initial count
