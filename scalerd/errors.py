@@ -4,7 +4,8 @@
     ├── ConfigError     invalid config.toml / rule file: carries file, line, key path
     ├── SourceError     a source could not produce a reading (becomes a failed observation)
     └── ActuatorError   an actuator could not read or change capacity (audited as failed)
-        └── Throttled   the platform asked us to back off (429/503/529, Retry-After)
+        ├── Throttled        the platform asked us to back off (429/503/529, Retry-After)
+        └── OperationFailed  a change it started ended in failure (reported once)
 
 Messages never carry secrets: connection strings and keys are redacted before they reach
 an exception, a log line or an audit record.
@@ -18,6 +19,7 @@ __all__ = [
     "ActuatorError",
     "ConfigError",
     "ConfigIssue",
+    "OperationFailed",
     "ScalerdError",
     "SourceError",
     "Throttled",
@@ -71,3 +73,11 @@ class Throttled(ActuatorError):
     def __init__(self, message: str, retry_after: float, code: str | None = None) -> None:
         super().__init__(message, code)
         self.retry_after = retry_after
+
+
+class OperationFailed(ActuatorError):
+    """A change the actuator started (a long-running operation) ended in failure."""
+
+    def __init__(self, message: str, code: str | None, operation: str) -> None:
+        super().__init__(message, code)
+        self.operation = operation

@@ -121,6 +121,9 @@ class AzureSettings(Section):
     managed_identity_client_id: str | None = None
     # a CA bundle to trust (private endpoints behind TLS inspection; local fakes)
     ca_bundle: str | None = None
+    # for local emulators only: send the bearer token held by this environment variable
+    # instead of asking DefaultAzureCredential (real Azure would reject such a token)
+    token_env: str | None = None
     # retries the SDK makes on its own, for transient faults of reads only
     retry_total: int = Field(1, ge=0, le=3)
     # how long one HTTP request may wait for Azure's answer

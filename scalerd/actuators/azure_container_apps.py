@@ -54,6 +54,11 @@ class ContainerAppsConfig(ActuatorConfig):
 
     _resource_id = field_validator("resource_id")(resource_id_of("Microsoft.App/containerApps"))
 
+    def describe(self) -> str:
+        app = ResourceId.parse(self.resource_id)
+        where = f"{app.name} in resource group {app.resource_group}"
+        return f"{self.kind} '{self.name}' ({where}, {self.mode})"
+
 
 class ContainerAppScale:
     """The scale template and replicas of one container app, read and patched through the SDK."""

@@ -46,7 +46,8 @@ from ..plugins import Actuator, BuildContext, Plugin
 __all__ = ["PLUGIN", "CacheSkuScale", "RedisConfig", "RedisSku"]
 
 _SKU = re.compile(
-    r"^\s*(?P<name>Basic|Standard|Premium)\s+(?P<family>[CP])(?P<capacity>\d)(?:\s*x\s*(?P<shards>\d+))?\s*$",
+    r"^\s*(?P<name>Basic|Standard|Premium)\s+(?P<family>[CP])(?P<capacity>\d)"
+    r"(?:\s*x\s*(?P<shards>\d+))?\s*$",
     re.IGNORECASE,
 )
 # memory per size in GB (C0 is 250 MB)
@@ -65,7 +66,7 @@ class RedisSku(BaseModel):
 
     name: Literal["Basic", "Standard", "Premium"]
     family: Literal["C", "P"]
-    capacity: int = Field(ge=0, le=6)
+    capacity: int = Field(ge=0)
     # Premium clustering; unset: leave the cache's shard count as it is
     shards: int | None = Field(None, ge=1, le=30)
 

@@ -170,6 +170,7 @@ class AuditRecord:
         duration_ms: float,
         dry_run: bool,
         error: str,
+        operation: str | None = None,
         record_id: str | None = None,
     ) -> AuditRecord:
         """The record of an evaluation that stopped before ``decide`` (the actuator could
@@ -191,6 +192,7 @@ class AuditRecord:
             desired=None,
             not_scaled_reason=None,
             error=redact(error),
+            operation=redact(operation) if operation is not None else None,
         )
 
     def as_dict(self) -> JsonObject:

@@ -25,7 +25,7 @@ from ..audit import AuditRecord, AuditSink, new_record_id
 from ..clock import Clock
 from ..config import Target
 from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied, record_scale
-from ..errors import Throttled
+from ..errors import OperationFailed, Throttled
 from ..plugins import Actuator, Applied, Source
 from ..redact import redact
 from .metrics import DaemonMetrics
@@ -146,6 +146,10 @@ def _record_without_decision(
     runtime: TargetRuntime, ctx: TickContext, now: datetime, started: float, problem: Exception
 ) -> AuditRecord:
     action: Literal["failed", "skipped"] = "skipped" if isinstance(problem, Throttled) else "failed"
+    # a change the actuator started and saw fail speaks for itself; anything else failed
+    # while asking for the capacity
+    failed_operation = problem if isinstance(problem, OperationFailed) else None
+    prefix = "" if failed_operation is not None else "reading current capacity: "
     return AuditRecord.without_decision(
         runtime.name,
         now,
@@ -156,7 +160,8 @@ def _record_without_decision(
         prev=_prev(runtime),
         duration_ms=_elapsed_ms(started),
         dry_run=ctx.dry_run,
-        error=f"reading current capacity: {_describe(problem)}",
+        error=prefix + _describe(problem),
+        operation=failed_operation.operation if failed_operation is not None else None,
     )
 
 

@@ -7,16 +7,19 @@ and one entry here, and nothing registers itself as a side effect of being impor
 from __future__ import annotations
 
 from ..plugins import Registry, Source
-from . import http_json, prometheus, redis, replay
+from . import azure_monitor, http_json, log_analytics, prometheus, redis, replay, servicebus
 
 __all__ = ["SOURCES"]
 
 SOURCES: Registry[Source] = Registry(
     "source",
     [
+        azure_monitor.PLUGIN,
         http_json.PLUGIN,
+        log_analytics.PLUGIN,
         prometheus.PLUGIN,
         redis.PLUGIN,
         replay.PLUGIN,
+        servicebus.PLUGIN,
     ],
 )

@@ -741,8 +741,9 @@ class FakeAzure:
 
         A request matches on ``service``, ``method`` (any if None) and ``path``, a
         case-insensitive regex searched in the URL path (the default matches every path).
-        The fault waits ``delay`` seconds, then answers ``status`` with the service's error
-        body, or passes the request on if ``status`` is None. The error body carries
+        The fault reads the request, waits ``delay`` seconds, then answers ``status`` with
+        the service's error body, or passes the request on if ``status`` is None (so a
+        delayed write whose client gave up is still applied, as in Azure). The error body carries
         ``error`` or a default code for the status (ARM 429: ``SubscriptionRequestsThrottled``).
         ``retry_after`` sets ``Retry-After`` in seconds (fractions allowed), and
         ``retry_after_ms`` sets ``retry-after-ms``. On ARM, ``ratelimit_remaining`` (default 0
@@ -832,6 +833,9 @@ class FakeAzure:
         if fault is None:
             return await handler(request)
         if fault.delay:
+            # Azure has the whole request before it is slow to answer, so a write whose
+            # client timed out is still applied (aiohttp keeps the body it read)
+            await request.read()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), fault.delay)
         if fault.status is None:
