@@ -52,6 +52,9 @@ __all__ = ["Config", "RuleFile", "Target", "TargetConfig", "load_config", "load_
 # where an error at a key path below a model was written: file, full key path, suffix
 Placer = typing.Callable[[KeyPath], tuple[Path, KeyPath, str]]
 
+# the cooldown of a target on a ladder of tiers (a database, a cache) when none is set
+VERTICAL_COOLDOWN = {"up": "15m", "down": "1h"}
+
 # keys a [[targets]] entry has besides the rule keys; a rule file may not set them
 _BINDING_KEYS = ("name", "actuator", "rules", "metrics")
 
@@ -381,6 +384,10 @@ class _Loader:
             merged, simulate_overlay = self._merge_include(index, entry)
             if merged is None:
                 continue
+            if isinstance(actuators.get(str(merged.get("actuator"))), VerticalConfig):
+                # a tier change takes minutes and may restart the resource: unless told
+                # otherwise, wait long before the next one
+                merged.setdefault("cooldown", VERTICAL_COOLDOWN)
             try:
                 config = TargetConfig.model_validate(merged)
             except ValidationError as error:
@@ -633,14 +640,19 @@ def _depth(raw: Any, path: KeyPath) -> int:
     """How many leading parts of ``path`` exist in ``raw``."""
     depth = 0
     for part in path:
-        if isinstance(part, str) and isinstance(raw, Mapping) and part in raw:
-            raw = raw[part]
-        elif isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw):
-            raw = raw[part]
-        else:
-            return depth
+        found, raw = _child(raw, part)
+        if not found:
+            break
         depth += 1
     return depth
+
+
+def _child(raw: Any, part: str | int) -> tuple[bool, Any]:
+    if isinstance(part, str) and isinstance(raw, Mapping):
+        return part in raw, raw.get(part)
+    if isinstance(part, int) and isinstance(raw, list) and 0 <= part < len(raw):
+        return True, raw[part]
+    return False, None
 
 
 def _unknown_key(key: str, allowed: Sequence[str]) -> str:

@@ -350,6 +350,12 @@ def test_ladder_targets(tmp_path: Path) -> None:
     fixed = _load(_write(tmp_path, text.replace("max = 5", "max = 3").replace('"+50%"', '"+1"')))
     db = fixed.targets[2]
     assert db.spec.ladder is not None and db.spec.maintenance[0].cron == "0 2 * * 0"
+    # tier changes take long and may restart: long cooldowns unless the target sets its own
+    assert (db.spec.rule.cooldown.up, db.spec.rule.cooldown.down) == (
+        timedelta(minutes=15),
+        timedelta(hours=1),
+    )
+    assert fixed.targets[0].spec.rule.cooldown.up == timedelta(0)
 
 
 def test_rule_file_alone(tmp_path: Path) -> None:
