@@ -216,7 +216,9 @@ async def test_reload_keeps_unchanged_plugins(daemon: Daemon) -> None:
     assert _pool(daemon) is not pool
 
 
-async def test_a_changed_config_file_is_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_changed_config_file_is_reloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import scalerd.daemon.app
 
     monkeypatch.setattr(scalerd.daemon.app, "CONFIG_POLL_S", 0.05)

@@ -1,0 +1,178 @@
+"""``scalerd simulate --config PATH --trace CSV [--target NAME] [--out DIR] [--compare PATH ...]``.
+
+Every config named (``--config`` first, then each ``--compare``) is replayed on the same
+trace in this one process, with the same command-line overrides of ``[simulate]``. One
+config writes ``timeline.csv``, ``summary.json`` and ``timeline.png`` to ``--out``;
+several write them to ``--out/<label>/`` each. The scores go to stdout as one table.
+
+The simulator is imported when the command runs, not when the CLI starts, so that
+``scalerd``'s other commands do not pay for loading it (and matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..traces import Trace
+    from .scenario import Scenario
+
+__all__ = ["add_arguments", "run"]
+
+# the [simulate] keys a flag of the same name overrides
+_OVERRIDES = (
+    "capacity",
+    "startup",
+    "metric_delay",
+    "scale",
+    "peak_replicas",
+    "initial",
+    "service_time",
+    "latency_cap",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        help="a config.toml, or a rule file such as rules/recommended.toml",
+    )
+    parser.add_argument(
+        "--trace",
+        required=True,
+        type=Path,
+        help="demand trace: a t_seconds,value CSV, value = work per second",
+    )
+    parser.add_argument(
+        "--target",
+        help="the target to replay, when a config.toml has several (a rule file has one)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("simulation"),
+        help="output folder (default: ./simulation/)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="more configs or rule files to replay on the same trace: one table row each",
+    )
+    model = parser.add_argument_group(
+        "capacity model", "each overrides the config's [simulate] key of the same name"
+    )
+    model.add_argument("--capacity", type=float, help="work per second one ready replica serves")
+    model.add_argument(
+        "--startup", metavar="DURATION", help="from asking for a replica to its serving, e.g. 45s"
+    )
+    model.add_argument(
+        "--metric-delay", metavar="DURATION", help="how late the metric reaches the rules, e.g. 3m"
+    )
+    model.add_argument("--scale", type=float, help="multiply the trace by this")
+    model.add_argument(
+        "--peak-replicas",
+        type=int,
+        help="scale the trace so that its peak needs this many replicas",
+    )
+    model.add_argument(
+        "--initial", type=int, help="replicas at the start (default: the target's min)"
+    )
+    model.add_argument(
+        "--service-time",
+        metavar="DURATION",
+        help="time one unit of work spends in service, e.g. 200ms",
+    )
+    model.add_argument(
+        "--latency-cap",
+        metavar="DURATION",
+        help="the longest response time the latency metric reads",
+    )
+    model.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME=KIND",
+        help="what a metric is: utilization, rate, arrivals, backlog, concurrency or latency",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..traces import TraceError, load_trace
+    from .report import SCORE_HEADERS, format_table
+    from .scenario import load_scenario
+
+    try:
+        overrides = _overrides(args)
+        trace = load_trace(args.trace)
+        scenarios = [
+            load_scenario(path, target=args.target, overrides=overrides)
+            for path in (args.config, *args.compare)
+        ]
+        labels = _unique([scenario.label for scenario in scenarios])
+        rows = [
+            _replay(scenario, trace, label, args.out if len(scenarios) == 1 else args.out / label)
+            for scenario, label in zip(scenarios, labels, strict=True)
+        ]
+    except ConfigError as error:
+        for issue in error.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    except TraceError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(format_table(("config", *SCORE_HEADERS), rows))
+    print(f"\noutputs in {args.out}/")
+    return 0
+
+
+def _replay(scenario: Scenario, trace: Trace, label: str, out: Path) -> list[str]:
+    """Replay, write the three files to ``out``, and return the table row."""
+    from .output import summary, write_outputs
+    from .plot import plot_timeline
+    from .report import score_cells
+    from .run import simulate
+    from .scores import score
+
+    timeline = simulate(scenario, trace)
+    scores = score(timeline)
+    trace_name = Path(trace.origin).name
+    write_outputs(out, timeline, summary(scenario, trace_name, timeline, scores))
+    plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png")
+    return [label, *score_cells(scores)]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from ..errors import ConfigError, ConfigIssue
+
+    overrides: dict[str, Any] = {
+        key: getattr(args, key) for key in _OVERRIDES if getattr(args, key) is not None
+    }
+    kinds: dict[str, str] = {}
+    for entry in args.metric:
+        name, sep, kind = entry.rpartition("=")
+        if not sep or not name:
+            message = f"{entry!r}: write NAME=KIND, e.g. --metric 'queue=backlog'"
+            raise ConfigError([ConfigIssue("command line", None, "--metric", message)])
+        kinds[name] = kind
+    if kinds:
+        overrides["metrics"] = kinds
+    return overrides
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """The labels, with a repeated one numbered (two files may share a stem)."""
+    seen: dict[str, int] = {}
+    unique: list[str] = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}-{seen[label]}")
+    return unique

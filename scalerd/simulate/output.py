@@ -1,0 +1,94 @@
+"""``timeline.csv`` and ``summary.json``: byte-identical for the same inputs.
+
+Numbers are written with fixed formats (demand and metrics to six places, capacity as
+integers), nothing time- or machine-dependent is written, and file names are written
+without their folders, so a rerun anywhere produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from .run import DEMAND_DECIMALS, Timeline
+from .scenario import Scenario
+from .scores import Scores
+
+__all__ = ["summary", "timeline_csv", "write_outputs"]
+
+COLUMNS = ("t_seconds", "demand", "metric", "recommended", "desired", "provisioned", "ready")
+
+
+def timeline_csv(timeline: Timeline) -> str:
+    """One row per tick. ``metric`` is what the rules got from the first metric they read
+    (any further metric gets a ``metric:<name>`` column); ``recommended`` what they proposed
+    before stabilization, cooldowns and rate limits; ``desired`` what was decided."""
+    names = list(timeline.readings)
+    columns = [timeline.readings[name] for name in names]
+    decimals = DEMAND_DECIMALS
+    whole = timeline.interval.is_integer()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow((*COLUMNS, *(f"metric:{name}" for name in names[1:])))
+    for tick, demand in enumerate(timeline.demand):
+        t = timeline.time(tick)
+        writer.writerow(
+            (
+                int(t) if whole else f"{t:.3f}",
+                f"{demand:.{decimals}f}",
+                f"{columns[0][tick]:.{decimals}f}",
+                timeline.recommended[tick],
+                timeline.desired[tick],
+                timeline.provisioned[tick],
+                timeline.ready[tick],
+                *(f"{column[tick]:.{decimals}f}" for column in columns[1:]),
+            )
+        )
+    return buffer.getvalue()
+
+
+def summary(
+    scenario: Scenario, trace_name: str, timeline: Timeline, scores: Scores
+) -> dict[str, Any]:
+    """The scores, and every parameter that produced them (the inferred ones marked)."""
+    settings, interval = scenario.settings, timeline.interval
+    return {
+        "config": scenario.path.name,
+        "target": scenario.label,
+        "trace": trace_name,
+        "ticks": len(timeline),
+        "interval_seconds": interval,
+        "duration_seconds": len(timeline) * interval,
+        **scores.as_dict(),
+        "metric_failures": timeline.metric_failures,
+        "parameters": {
+            "capacity": settings.capacity,
+            "startup_seconds": settings.startup.total_seconds(),
+            "startup_effective_seconds": scenario.startup_ticks * interval,
+            "metric_delay_seconds": settings.metric_delay.total_seconds(),
+            "metric_delay_effective_seconds": scenario.delay_ticks * interval,
+            "scale": timeline.scale,
+            "peak_replicas": settings.peak_replicas,
+            "initial": scenario.initial,
+            "service_time_seconds": settings.service_time_s,
+            "latency_cap_seconds": settings.latency_cap.total_seconds(),
+            "start": settings.start.isoformat(),
+            "metrics": {
+                binding.name: {
+                    "kind": binding.kind,
+                    "from": binding.origin,
+                    "max_age_seconds": scenario.spec.metrics[binding.name].max_age.total_seconds(),
+                }
+                for binding in scenario.metrics
+            },
+        },
+    }
+
+
+def write_outputs(out: Path, timeline: Timeline, summary_: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "timeline.csv").write_text(timeline_csv(timeline), encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(summary_, indent=2) + "\n", encoding="utf-8")

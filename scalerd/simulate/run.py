@@ -1,0 +1,188 @@
+"""The replay loop: the daemon's tick on a virtual clock, against the capacity model.
+
+Tick ``i`` starts at ``start + i x interval`` and lasts one interval. At each tick, in
+the daemon's order:
+
+1. replicas due by now become ready;
+2. every metric is measured over the tick that just ended (a CPU % or a request rate is an
+   average over a period, a queue length is read now), and the rules get the measurement
+   taken ``metric_delay`` earlier; before the trace starts, the system is taken to have
+   been in the state of its first tick;
+3. ``core.decide`` sees the provisioned replicas and, as ready, those that served the
+   whole of the last tick (one that became ready just now has no reading yet, so it
+   counts as starting, the HPA's missing pod); if the decision changes capacity, the
+   model carries it out and ``core.record_applied`` records it;
+4. the row is written, with the capacity *after* the decision: what serves the tick;
+5. the queue moves on by one tick.
+
+Demand during a tick is the trace's average over the tick (the trace holds each value
+until its next row), rounded to :data:`DEMAND_DECIMALS` places, which is exactly what
+``timeline.csv`` shows; every score is computed from those numbers, so anyone can
+recompute ``summary.json`` from the CSV.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+
+from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
+from ..settings import SimulateSettings
+from ..traces import Trace, TraceError
+from .model import ReplicaPool, Workload, measure, queue_after
+from .scenario import Scenario
+
+__all__ = ["DEMAND_DECIMALS", "Timeline", "simulate", "tick_demand", "trace_scale"]
+
+DEMAND_DECIMALS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """One replay, one entry per evaluation tick in every column.
+
+    ``readings`` holds, per metric in the order the rules read them, the value the rules
+    got at each tick; ``recommended`` is what the rules proposed before stabilization,
+    cooldowns and rate limits, ``desired`` the decision (which the simulated actuator
+    carries out at once, so it is also what is provisioned); ``provisioned`` and
+    ``ready`` are the capacity serving the tick.
+    """
+
+    interval: float
+    capacity: float
+    initial: int
+    scale: float
+    demand: array[float]
+    readings: dict[str, array[float]]
+    recommended: array[int]
+    desired: array[int]
+    provisioned: array[int]
+    ready: array[int]
+    # ticks at which a metric failed (stale, missing, invalid). The model is built so that
+    # this stays 0; anything else means the replay is not measuring what the rules expect.
+    metric_failures: int
+
+    def __len__(self) -> int:
+        return len(self.demand)
+
+    def time(self, tick: int) -> float:
+        return tick * self.interval
+
+
+def trace_scale(settings: SimulateSettings, trace: Trace) -> float:
+    """The factor applied to every value of the trace: ``scale``, or the one that makes
+    the trace's highest row need ``peak_replicas`` replicas (1 if neither is set)."""
+    if settings.scale is not None:
+        return settings.scale
+    if settings.peak_replicas is None:
+        return 1.0
+    peak = max(trace.values)
+    if peak <= 0:
+        raise TraceError(
+            f"{trace.origin}: every value is 0, so no scale makes its peak need replicas"
+        )
+    return settings.peak_replicas * settings.capacity / peak
+
+
+def tick_demand(trace: Trace, interval: float, scale: float) -> array[float]:
+    """The scaled average of ``trace`` over each whole ``interval`` it covers.
+
+    A partial last interval is left out: every tick has the same length, so the scores
+    are plain sums over rows.
+    """
+    ticks = int(trace.duration // interval)
+    if ticks == 0:
+        raise TraceError(
+            f"{trace.origin}: {trace.duration:g}s is shorter than one evaluation interval "
+            f"({interval:g}s)"
+        )
+    times, values = trace.times, trace.values
+    ends = array("d", times[1:])
+    ends.append(times[-1] + trace.step)
+    demand: array[float] = array("d")
+    row = 0
+    for tick in range(ticks):
+        low = trace.start + tick * interval
+        high = low + interval
+        while ends[row] <= low:
+            row += 1
+        work = 0.0
+        covering = row
+        while covering < len(times) and times[covering] < high:
+            work += values[covering] * (min(high, ends[covering]) - max(low, times[covering]))
+            covering += 1
+        demand.append(round(work * scale / interval, DEMAND_DECIMALS))
+    return demand
+
+
+class _Sensors:
+    """Measures every metric the rules read at each tick, and hands the rules the
+    measurement taken ``delay`` ticks earlier, stamped with the time it was taken."""
+
+    def __init__(self, scenario: Scenario, workload: Workload) -> None:
+        self._kinds = [(binding.name, binding.kind) for binding in scenario.metrics]
+        self._measured: list[list[float]] = [[] for _ in self._kinds]
+        self.readings = {name: array("d") for name, _ in self._kinds}
+        self._delivered = list(self.readings.values())
+        self._workload = workload
+        self._start, self._step = scenario.settings.start, scenario.interval
+        self._delay = scenario.delay_ticks
+
+    def read(self, tick: int, demand: float, ready: int, queued: float) -> list[Observation]:
+        """Measure ``demand`` on ``ready`` replicas (the last tick's) and ``queued`` work."""
+        seen = max(tick - self._delay, 0)
+        seen_at = self._start + (tick - self._delay) * self._step
+        observations = []
+        for (name, kind), measured, delivered in zip(
+            self._kinds, self._measured, self._delivered, strict=True
+        ):
+            measured.append(measure(kind, demand, ready, queued, self._workload))
+            delivered.append(measured[seen])
+            observations.append(Observation(name, (Sample(seen_at, measured[seen]),)))
+        return observations
+
+
+def simulate(scenario: Scenario, trace: Trace) -> Timeline:
+    """Replay ``trace`` through ``scenario``'s rules with the core the daemon uses."""
+    settings, spec, step = scenario.settings, scenario.spec, scenario.interval
+    scale = trace_scale(settings, trace)
+    demand = tick_demand(trace, step.total_seconds(), scale)
+    workload = Workload.of(settings)
+    sensors = _Sensors(scenario, workload)
+    pool = ReplicaPool(scenario.initial, scenario.startup_ticks)
+    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(4))
+    recommended, desired, provisioned, ready = columns
+    state = TargetState()
+    queued = 0.0
+    failures = 0
+    # the tick before the first: the system is taken to have been in the first one's state
+    last_demand, last_ready = demand[0], pool.ready
+    for tick, load in enumerate(demand):
+        now = settings.start + tick * step
+        pool.promote(tick)
+        observations = sensors.read(tick, last_demand, last_ready, queued)
+        capacity = Capacity(pool.provisioned, last_ready)
+        decision, state = decide(spec, state, capacity, observations, now)
+        if decision.changes:
+            pool.scale_to(decision.desired, tick)
+            state = record_applied(spec, state, decision, now)
+        failures += any(report.error is not None for report in decision.inputs)
+        recommended.append(decision.recommended)
+        desired.append(decision.desired)
+        provisioned.append(pool.provisioned)
+        ready.append(pool.ready)
+        queued = queue_after(queued, load, pool.ready, workload.capacity, step.total_seconds())
+        last_demand, last_ready = load, pool.ready
+    return Timeline(
+        interval=step.total_seconds(),
+        capacity=settings.capacity,
+        initial=scenario.initial,
+        scale=scale,
+        demand=demand,
+        readings=sensors.readings,
+        recommended=recommended,
+        desired=desired,
+        provisioned=provisioned,
+        ready=ready,
+        metric_failures=failures,
+    )

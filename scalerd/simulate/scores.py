@@ -1,0 +1,90 @@
+"""How good a replay was, computed from the timeline's columns alone (DESIGN.md §6).
+
+Nothing here looks at decisions or at the model's insides: a score is a sum over rows of
+``timeline.csv``, so anyone can recompute ``summary.json`` from the CSV.
+
+* cost — replica-seconds provisioned (starting replicas are paid for too);
+* limit — the clairvoyant schedule's cost: at every tick exactly the replicas the tick's
+  demand needs, ready at once; ``cost_ratio_to_limit`` is cost over limit;
+* under-provisioned seconds — ticks with demand > ready x capacity, and the work that
+  ready capacity left unserved (also as a fraction of all the work demanded, which
+  compares across capacity models);
+* scale actions — ticks at which provisioned capacity changed; reversals — actions in the
+  other direction from the previous one, at most :data:`REVERSAL_WINDOW` seconds after it
+  (flaps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from typing import Any
+
+from .model import need
+from .run import Timeline
+
+__all__ = ["REVERSAL_WINDOW", "Scores", "scale_actions", "score"]
+
+REVERSAL_WINDOW = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    cost_replica_seconds: float
+    limit_replica_seconds: float
+    cost_ratio_to_limit: float | None
+    underprovisioned_seconds: float
+    underprovisioned_fraction: float
+    unserved_work: float
+    unserved_fraction: float | None
+    scale_actions: int
+    reversals: int
+    max_provisioned: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scale_actions(timeline: Timeline) -> list[tuple[int, int]]:
+    """Each action as (tick, +1 up / -1 down): where provisioned capacity changed."""
+    actions: list[tuple[int, int]] = []
+    before = timeline.initial
+    for tick, replicas in enumerate(timeline.provisioned):
+        if replicas != before:
+            actions.append((tick, 1 if replicas > before else -1))
+        before = replicas
+    return actions
+
+
+def score(timeline: Timeline) -> Scores:
+    interval, capacity = timeline.interval, timeline.capacity
+    cost = sum(timeline.provisioned) * interval
+    limit = sum(need(demand, capacity) for demand in timeline.demand) * interval
+    short_ticks = 0
+    unserved = 0.0
+    work = sum(timeline.demand) * interval
+    for demand, ready in zip(timeline.demand, timeline.ready, strict=True):
+        if demand > ready * capacity:
+            short_ticks += 1
+            unserved += (demand - ready * capacity) * interval
+    actions = scale_actions(timeline)
+    return Scores(
+        cost_replica_seconds=cost,
+        limit_replica_seconds=limit,
+        cost_ratio_to_limit=round(cost / limit, 6) if limit else None,
+        underprovisioned_seconds=short_ticks * interval,
+        underprovisioned_fraction=round(short_ticks / len(timeline), 6),
+        unserved_work=round(unserved, 6),
+        unserved_fraction=round(unserved / work, 6) if work else None,
+        scale_actions=len(actions),
+        reversals=_reversals(actions, interval),
+        max_provisioned=max(timeline.provisioned),
+    )
+
+
+def _reversals(actions: list[tuple[int, int]], interval: float) -> int:
+    return sum(
+        1
+        for (earlier, was), (later, now) in pairwise(actions)
+        if now != was and (later - earlier) * interval <= REVERSAL_WINDOW
+    )
