@@ -106,11 +106,9 @@ def test_bad_inline_values_are_rejected(values: list[float], step: float, messag
         Trace.from_values(values, step)
 
 
-def test_shipped_benchmark_traces_load() -> None:
-    """The shared traces are the simulator's input: they must load as they are."""
-    traces = sorted((Path(__file__).parents[2] / "shared" / "traces").glob("*.csv"))
-    if not traces:
-        pytest.skip("shared/traces is not beside this checkout")
-    for path in traces:
-        trace = load_trace(path)
-        assert trace.start == 0 and trace.step > 0, path.name
+def test_the_bundled_trace_loads() -> None:
+    """The embedded default replays it: a day at 60 s steps, starting at 0."""
+    path = Path(__file__).parents[1] / "scalerd" / "data" / "alibaba2018_cluster_cpu_day.csv"
+    trace = load_trace(path)
+    assert (trace.start, trace.step, len(trace.values)) == (0, 60, 1440)
+    assert min(trace.values) > 0
