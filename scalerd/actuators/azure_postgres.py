@@ -37,10 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..azure.arm import ArmActuator, Change, Json, json_body, wire_text
 from ..azure.clients import azure_clients
 from ..azure.ids import ResourceId, resource_id_of
-from ..azure.vertical import VerticalActuatorConfig, check_ladder
+from ..azure.vertical import VerticalActuatorConfig, check_ladder, position_on
 from ..core.model import Decision
 from ..core.rules import Ladder, Tier
-from ..errors import ActuatorError
 from ..plugins import Actuator, BuildContext, Plugin
 
 __all__ = [
@@ -202,12 +201,11 @@ class ServerSkuScale(_ServerScale):
 
     def _position(self, server: Server) -> int:
         name = server.sku.name.lower() if server.sku else ""
-        for position, sku in enumerate(self._skus, start=1):
-            if sku.name.lower() == name:
-                return position
-        raise ActuatorError(
-            f"{self.label} runs {self.describe(server)}, which is not on the ladder "
-            f"({', '.join(sku.name for sku in self._skus)})",
+        return position_on(
+            self._skus,
+            lambda sku: sku.name.lower() == name,
+            self.label,
+            self.describe(server),
             "SkuNotOnLadder",
         )
 

@@ -37,10 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..azure.arm import ArmActuator, Change, Json, json_body, wire_text
 from ..azure.clients import azure_clients
 from ..azure.ids import ResourceId, resource_id_of
-from ..azure.vertical import VerticalActuatorConfig, check_ladder
+from ..azure.vertical import VerticalActuatorConfig, check_ladder, position_on
 from ..core.model import Decision
 from ..core.rules import Ladder, Tier
-from ..errors import ActuatorError
 from ..plugins import Actuator, BuildContext, Plugin
 
 __all__ = ["PLUGIN", "CacheSkuScale", "RedisConfig", "RedisSku"]
@@ -204,14 +203,13 @@ class CacheSkuScale:
 
     def _position(self, cache: RedisResource) -> int:
         current = _sku_of(cache)
-        for position, entry in enumerate(self._skus, start=1):
+
+        def is_current(entry: RedisSku) -> bool:
             same_shards = entry.shards is None or entry.shards == cache.shard_count
-            if (entry.name, entry.family, entry.capacity) == current and same_shards:
-                return position
-        raise ActuatorError(
-            f"{self.label} runs {self.describe(cache)}, which is not on the ladder "
-            f"({', '.join(entry.label for entry in self._skus)})",
-            "SkuNotOnLadder",
+            return (entry.name, entry.family, entry.capacity) == current and same_shards
+
+        return position_on(
+            self._skus, is_current, self.label, self.describe(cache), "SkuNotOnLadder"
         )
 
 

@@ -29,10 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..azure.arm import ArmActuator, Change, Json, json_body, wire_text
 from ..azure.clients import azure_clients
 from ..azure.ids import ResourceId, resource_id_of
-from ..azure.vertical import VerticalActuatorConfig, check_ladder
+from ..azure.vertical import VerticalActuatorConfig, check_ladder, position_on
 from ..core.model import Decision
 from ..core.rules import Ladder, Tier
-from ..errors import ActuatorError
 from ..plugins import Actuator, BuildContext, Plugin
 
 __all__ = ["PLUGIN", "DatabaseObjectiveScale", "SqlConfig", "SqlObjective"]
@@ -194,12 +193,11 @@ class DatabaseObjectiveScale:
 
     def _position(self, database: Database) -> int:
         current = _objective(database).lower()
-        for position, objective in enumerate(self._objectives, start=1):
-            if objective.label.lower() == current:
-                return position
-        raise ActuatorError(
-            f"{self.label} runs {self.describe(database)}, which is not on the ladder "
-            f"({', '.join(objective.label for objective in self._objectives)})",
+        return position_on(
+            self._objectives,
+            lambda objective: objective.label.lower() == current,
+            self.label,
+            self.describe(database),
             "ObjectiveNotOnLadder",
         )
 

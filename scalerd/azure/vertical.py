@@ -9,16 +9,17 @@ holds changes outside the windows, for the directions named in
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Literal, Protocol
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator
 
 from ..core.rules import CronWindow
+from ..errors import ActuatorError
 from ..plugins import ActuatorConfig
 from .ids import ResourceId
 
-__all__ = ["LadderEntry", "VerticalActuatorConfig", "check_ladder"]
+__all__ = ["LadderEntry", "VerticalActuatorConfig", "check_ladder", "position_on"]
 
 
 class VerticalActuatorConfig(ActuatorConfig):
@@ -70,3 +71,18 @@ def check_ladder(entries: Sequence[LadderEntry]) -> None:
                 f"the ladder must grow: {upper.label} ({upper.size:g} units) comes after "
                 f"{lower.label} ({lower.size:g}); list the smallest first (entry {index + 1})"
             )
+
+
+E = TypeVar("E", bound=LadderEntry)
+
+
+def position_on(
+    ladder: Sequence[E], is_current: Callable[[E], bool], label: str, running: str, code: str
+) -> int:
+    """The 1-based position of the rung ``is_current`` picks; a resource running something
+    that is not on the ladder (changed by hand, say) is an error naming both."""
+    for position, entry in enumerate(ladder, start=1):
+        if is_current(entry):
+            return position
+    rungs = ", ".join(entry.label for entry in ladder)
+    raise ActuatorError(f"{label} runs {running}, which is not on the ladder ({rungs})", code)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from .model import NotScaled, Reason, ScaleEvent, Step, TargetState
 from .rules import Behavior, Policy, ScalingRules
 
-__all__ = ["cooldown_gate", "period_start", "rate_limit", "scale_down_limit", "scale_up_limit"]
+__all__ = ["cooldown_gate", "period_start", "policy_limit", "rate_limit"]
 
 
 def period_start(
@@ -43,7 +43,7 @@ def _proposal(policy: Policy, start: int, growing: bool) -> int:
     return int(start * (1 - policy.value / 100.0))
 
 
-def _limit(
+def policy_limit(
     current: int,
     events: tuple[ScaleEvent, ...],
     rules: ScalingRules,
@@ -51,6 +51,8 @@ def _limit(
     now: datetime,
     growing: bool,
 ) -> tuple[int, str]:
+    """The furthest capacity the policies allow in one direction, and the arithmetic:
+    ``calculateScaleUpLimitWithScalingRules`` / ``calculateScaleDownLimitWithBehaviors``."""
     if rules.select == "disabled":
         return current, f"scale-{'up' if growing else 'down'} is disabled"
     limits: list[int] = []
@@ -69,51 +71,26 @@ def _limit(
     return chosen, f"select {rules.select} of [{'; '.join(notes)}] = {chosen}"
 
 
-def scale_up_limit(
-    current: int,
-    events: tuple[ScaleEvent, ...],
-    rules: ScalingRules,
-    policies: tuple[Policy, ...],
-    now: datetime,
-) -> tuple[int, str]:
-    """``calculateScaleUpLimitWithScalingRules``: the highest capacity the policies allow."""
-    return _limit(current, events, rules, policies, now, growing=True)
-
-
-def scale_down_limit(
-    current: int,
-    events: tuple[ScaleEvent, ...],
-    rules: ScalingRules,
-    policies: tuple[Policy, ...],
-    now: datetime,
-) -> tuple[int, str]:
-    """``calculateScaleDownLimitWithBehaviors``: the lowest capacity the policies allow."""
-    return _limit(current, events, rules, policies, now, growing=False)
-
-
 def rate_limit(
     desired: int, current: int, events: tuple[ScaleEvent, ...], behavior: Behavior, now: datetime
 ) -> Reason | None:
     """The rate-limit step, or ``None`` when capacity does not move."""
-    if desired > current:
-        limit, detail = scale_up_limit(
-            current, events, behavior.scale_up, behavior.up_policies, now
-        )
-        limit = max(limit, current)  # never below current: wait for old events to age out
-        disabled = behavior.scale_up.select == "disabled"
-        after = min(desired, limit)
-        code = Step.SCALING_DISABLED if disabled else Step.SCALE_UP_LIMIT
-    elif desired < current:
-        limit, detail = scale_down_limit(
-            current, events, behavior.scale_down, behavior.down_policies, now
-        )
-        limit = min(limit, current)
-        disabled = behavior.scale_down.select == "disabled"
-        after = max(desired, limit)
-        code = Step.SCALING_DISABLED if disabled else Step.SCALE_DOWN_LIMIT
-    else:
+    if desired == current:
         return None
-    holds = NotScaled.SCALING_DISABLED if disabled else NotScaled.RATE_LIMITED
+    growing = desired > current
+    rules = behavior.scale_up if growing else behavior.scale_down
+    policies = behavior.up_policies if growing else behavior.down_policies
+    limit, detail = policy_limit(current, events, rules, policies, now, growing)
+    # never beyond current the wrong way: wait for old events to age out instead
+    limit = max(limit, current) if growing else min(limit, current)
+    after = min(desired, limit) if growing else max(desired, limit)
+    if rules.select == "disabled":
+        code, holds = Step.SCALING_DISABLED, NotScaled.SCALING_DISABLED
+    else:
+        code, holds = (
+            (Step.SCALE_UP_LIMIT if growing else Step.SCALE_DOWN_LIMIT),
+            NotScaled.RATE_LIMITED,
+        )
     return Reason(code, desired, after, detail, {"limit": limit}, holds)
 
 

@@ -43,6 +43,40 @@ def write_config(
     return path
 
 
+def replay_target(
+    values: tuple[float, ...],
+    *,
+    step: str = "60s",
+    initial: int = 1,
+    interval: str | None = None,
+    maximum: int = 8,
+    target: float = 10,
+) -> str:
+    """One target, "api", tracking a replayed total ("demand") on a recording pool."""
+    every = f'interval = "{interval}"\n' if interval else ""
+    return f"""
+[[sources]]
+name = "demand"
+kind = "replay"
+values = {list(values)}
+step = "{step}"
+
+[[actuators]]
+name = "pool"
+kind = "recording"
+initial = {initial}
+
+[[targets]]
+name = "api"
+actuator = "pool"
+{every}max = {maximum}
+[[targets.track]]
+metric = "demand"
+type = "total"
+target = {target}
+"""
+
+
 def audit_records(directory: Path) -> list[dict[str, Any]]:
     path = directory / "audit" / "audit.jsonl"
     if not path.exists():

@@ -14,30 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from scalerd.actuators.recording import RecordingActuator
 from scalerd.daemon.app import Daemon
 
-from .build import write_config
+from .build import replay_target, write_config
 
-BODY = """
-[[sources]]
-name = "demand"
-kind = "replay"
-values = [90, 90, 10, 10]
-step = "60s"
-
-[[actuators]]
-name = "pool"
-kind = "recording"
-initial = 2
-
-[[targets]]
-name = "api"
-actuator = "pool"
-interval = "200ms"
-max = 10
-[[targets.track]]
-metric = "demand"
-type = "total"
-target = 10
-"""
+BODY = replay_target((90, 90, 10, 10), initial=2, interval="200ms", maximum=10)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import redis
 
 from scalerd.audit import chain_breaks, read_stream
 
-from .build import SCALERD, audit_records, running, write_config
+from .build import SCALERD, audit_records, replay_target, running, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,28 +206,7 @@ def test_kill_9_then_restart_keeps_cooldowns_and_windows(tmp_path: Path, redis_s
 
 
 def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path) -> None:
-    body = """
-    [[sources]]
-    name = "demand"
-    kind = "replay"
-    values = [30, 30]
-    step = "60s"
-
-    [[actuators]]
-    name = "pool"
-    kind = "recording"
-    initial = 1
-
-    [[targets]]
-    name = "api"
-    actuator = "pool"
-    interval = "200ms"
-    max = 8
-    [[targets.track]]
-    metric = "demand"
-    type = "total"
-    target = 10
-    """
+    body = replay_target((30, 30), interval="200ms")
     config = write_config(tmp_path, body)
     with running(config) as daemon:
         url = daemon.url
@@ -279,28 +258,7 @@ def test_redis_outage_of_30s_loses_nothing_and_duplicates_nothing(
     stream = "test:audit"
     spool = "spool/audit.jsonl"
     """
-    body = """
-    [[sources]]
-    name = "demand"
-    kind = "replay"
-    values = [30, 60, 90, 60]
-    step = "2s"
-
-    [[actuators]]
-    name = "pool"
-    kind = "recording"
-    initial = 1
-
-    [[targets]]
-    name = "api"
-    actuator = "pool"
-    interval = "500ms"
-    max = 10
-    [[targets.track]]
-    metric = "demand"
-    type = "total"
-    target = 10
-    """
+    body = replay_target((30, 60, 90, 60), step="2s", interval="500ms", maximum=10)
     config = write_config(tmp_path, body, header=header)
     with running(config) as daemon:
         decisions = lambda: [e for e in daemon.events if e.get("event") == "decision"]  # noqa: E731
@@ -342,27 +300,7 @@ def test_redis_outage_of_30s_loses_nothing_and_duplicates_nothing(
 def test_run_once_exit_codes(tmp_path: Path) -> None:
     import subprocess
 
-    body = """
-    [[sources]]
-    name = "demand"
-    kind = "replay"
-    values = [30, 30]
-    step = "60s"
-
-    [[actuators]]
-    name = "pool"
-    kind = "recording"
-    initial = 1
-
-    [[targets]]
-    name = "api"
-    actuator = "pool"
-    max = 8
-    [[targets.track]]
-    metric = "demand"
-    type = "total"
-    target = 10
-    """
+    body = replay_target((30, 30))
     config = write_config(tmp_path, body)
     done = subprocess.run(
         [*SCALERD, "run", "--once", "--config", str(config)],
