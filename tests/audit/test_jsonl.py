@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +16,9 @@ from scalerd.audit import (
     last_record,
     read_jsonl,
 )
+from tests.crash import kill_9_after
 
 from .build import T0, records
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def lines_of(path: Path) -> list[str]:
@@ -158,19 +154,8 @@ asyncio.run(main())
 def test_kill_9_loses_no_emitted_record(tmp_path: Path) -> None:
     """A child prints each id once ``emit`` returned; after SIGKILL every one is on disk."""
     path = tmp_path / "audit.jsonl"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert child.stdout is not None
-    emitted = [child.stdout.readline().strip() for _ in range(40)]  # enough to rotate
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    emitted += child.stdout.read().split()
-    child.stdout.close()
+    before, after = kill_9_after(CHILD, str(path), 40)  # 40 records: enough to rotate
+    emitted = before + after
 
     stored = [each.id for each in read_jsonl(path)]
     assert (tmp_path / "audit.jsonl.1").exists()

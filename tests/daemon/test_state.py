@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
@@ -37,11 +33,11 @@ from scalerd.daemon.state import (
     encode_stored,
 )
 from scalerd.daemon.state_codec import FORMAT, decode_state, encode_state
+from tests.crash import kill_9_after
 
 if TYPE_CHECKING:
     from tests.conftest import RedisServer
 
-REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
 
@@ -253,20 +249,8 @@ asyncio.run(main())
 
 def test_kill_9_leaves_the_old_document_or_the_new_one(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert child.stdout is not None
-    for _ in range(50):
-        saved = int(child.stdout.readline())
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    saved = max([saved, *map(int, child.stdout.read().split())])
-    child.stdout.close()
+    before, after = kill_9_after(CHILD, str(path), 50)
+    saved = max(map(int, before + after))
 
     targets = asyncio.run(FileStateStore(path).load_all())
     newest = max(kept.state.consecutive_failures for kept in targets.values())
