@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+from crash import kill_9_after
+
 from scalerd.audit import (
     AuditRecord,
     JsonlAuditLog,
@@ -16,7 +18,6 @@ from scalerd.audit import (
     last_record,
     read_jsonl,
 )
-from tests.crash import kill_9_after
 
 from .build import T0, records
 

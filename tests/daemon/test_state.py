@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio
+from crash import kill_9_after
 
 from scalerd.core.model import (
     Capacity,
@@ -33,7 +34,6 @@ from scalerd.daemon.state import (
     encode_stored,
 )
 from scalerd.daemon.state_codec import FORMAT, decode_state, encode_state
-from tests.crash import kill_9_after
 
 if TYPE_CHECKING:
     from tests.conftest import RedisServer
