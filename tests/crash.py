@@ -19,7 +19,8 @@ def kill_9_after(script: str, argument: str, lines: int) -> tuple[list[str], lis
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        # the checkout, and the tests folder the tests import their helpers from
+        env={**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO), str(REPO / "tests")))},
     )
     assert child.stdout is not None
     try:
