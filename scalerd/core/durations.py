@@ -1,18 +1,24 @@
 """Durations as ops write them: ``30s``, ``5m``, ``1h30m``, ``250ms`` or ISO 8601 ``PT5M``.
 
 A bare number is rejected: ``cooldown = 300`` could mean seconds or minutes, and guessing
-is how a cooldown ends up sixty times too long.
+is how a cooldown ends up sixty times too long. So is anything longer than
+:data:`MAX_DURATION` (a year): no window, cooldown or pause is meant to last longer, and
+``999999999d`` would otherwise overflow ``timedelta`` deep inside whatever used it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-__all__ = ["Duration", "format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "Duration", "format_duration", "parse_duration"]
+
+# the longest duration anything accepts (366 days, so "365d" and "8784h" both fit)
+MAX_DURATION = timedelta(days=366)
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SHORT = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -23,23 +29,43 @@ _ISO = re.compile(
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``30s`` / ``5m`` / ``1h30m`` / ``PT5M``; raise ``ValueError`` with a hint."""
+    """Parse ``30s`` / ``5m`` / ``1h30m`` / ``PT5M``; raise ``ValueError`` with a hint, also
+    for a duration longer than :data:`MAX_DURATION`."""
+    seconds = _seconds(text)
+    if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"duration {_shortened(text)!r} is longer than the maximum of "
+            f"{format_duration(MAX_DURATION)}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _seconds(text: str) -> float:
     compact = text.strip().replace(" ", "")
     if compact.upper().startswith("P"):
         match = _ISO.fullmatch(compact.upper())
         if match and compact.upper() not in ("P", "PT"):
             parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-            return timedelta(
-                days=parts.get("d", 0.0),
-                hours=parts.get("h", 0.0),
-                minutes=parts.get("m", 0.0),
-                seconds=parts.get("s", 0.0),
+            return (
+                parts.get("d", 0.0) * 86400
+                + parts.get("h", 0.0) * 3600
+                + parts.get("m", 0.0) * 60
+                + parts.get("s", 0.0)
             )
-        raise ValueError(f"invalid ISO 8601 duration {text!r} (days and times only, e.g. 'PT5M')")
+        raise ValueError(
+            f"invalid ISO 8601 duration {_shortened(text)!r} (days and times only, e.g. 'PT5M')"
+        )
     pieces = _SHORT.findall(compact)
     if compact and "".join(number + unit for number, unit in pieces) == compact:
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in pieces))
-    raise ValueError(f"invalid duration {text!r}: write e.g. '30s', '5m', '1h30m' or 'PT5M'")
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in pieces)
+    raise ValueError(
+        f"invalid duration {_shortened(text)!r}: write e.g. '30s', '5m', '1h30m' or 'PT5M'"
+    )
+
+
+def _shortened(text: str, keep: int = 40) -> str:
+    """``text`` cut for an error message: a megabyte of digits helps nobody."""
+    return text if len(text) <= keep else f"{text[:keep]}…"
 
 
 def _coerce(value: Any) -> Any:
