@@ -2,8 +2,10 @@
 
 What the daemon keeps per target is a :class:`StoredTarget`: the core's ``TargetState``,
 the change it sent to the actuator and has not yet seen land (:class:`Pending`, written
-*before* the call, so a crash in between neither repeats nor loses the change), and the id
-of the target's last audit record (so the ``prev`` chain continues across a restart).
+*before* the call, so a crash in between neither repeats nor loses the change), the
+long-running operation Azure accepted and scalerd has not yet seen end (:class:`InFlight`,
+so whichever process runs next follows it to its end), and the id of the target's last
+audit record (so the ``prev`` chain continues across a restart).
 
 The tick saves it after every decision; the daemon loads them all once at start. Two
 stores:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileStateStore",
+    "InFlight",
     "Pending",
     "RedisStateStore",
     "StateError",
@@ -71,6 +74,26 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    """A change the actuator started as a long-running operation, not yet seen to end.
+
+    It is not in the core's history yet: it counts toward cooldowns and rate limits only
+    once it has succeeded (then as of ``started_at``). ``resume`` is the SDK's continuation
+    token (JSON naming the polling URL), from which any process can follow it again.
+    """
+
+    operation: str
+    resume: str
+    started_at: datetime
+    before: int
+    after: int
+    cooldown_s: float
+    # the tier it moves to (ladders), and what the change does, for the audit
+    tier: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredTarget:
     """Everything the daemon keeps about one target between evaluations."""
 
@@ -78,6 +101,7 @@ class StoredTarget:
     pending: Pending | None = None
     # the id of the target's last audit record: the next record's ``prev``
     last_record_id: str | None = None
+    operation: InFlight | None = None
 
 
 def encode_stored(stored: StoredTarget) -> JsonObject:
@@ -86,6 +110,7 @@ def encode_stored(stored: StoredTarget) -> JsonObject:
         "state": encode_state(stored.state),
         "pending": None if stored.pending is None else _encode_pending(stored.pending),
         "last_record_id": stored.last_record_id,
+        "operation": None if stored.operation is None else _encode_in_flight(stored.operation),
     }
 
 
@@ -93,12 +118,14 @@ def decode_stored(data: Mapping[str, Any]) -> StoredTarget:
     """The inverse of :func:`encode_stored`. Raises ``ValueError`` if ``data`` is not one."""
     try:
         pending = data["pending"]
+        operation = data.get("operation")  # absent in documents of earlier versions
         return StoredTarget(
             state=decode_state(data["state"]),
             pending=None if pending is None else _decode_pending(pending),
             last_record_id=data["last_record_id"],
+            operation=None if operation is None else _decode_in_flight(operation),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a stored target: {type(exc).__name__}: {exc}") from None
 
 
@@ -114,6 +141,34 @@ def _encode_pending(pending: Pending) -> JsonObject:
 def _decode_pending(data: Mapping[str, Any]) -> Pending:
     return Pending(
         decode_time(data["at"]), int(data["before"]), int(data["after"]), float(data["cooldown_s"])
+    )
+
+
+def _encode_in_flight(in_flight: InFlight) -> JsonObject:
+    return {
+        "operation": in_flight.operation,
+        "resume": in_flight.resume,
+        "started_at": encode_time(in_flight.started_at),
+        "before": in_flight.before,
+        "after": in_flight.after,
+        "cooldown_s": in_flight.cooldown_s,
+        "tier": in_flight.tier,
+        "notes": list(in_flight.notes),
+    }
+
+
+def _decode_in_flight(data: Mapping[str, Any]) -> InFlight:
+    if not isinstance(data["operation"], str) or not isinstance(data["resume"], str):
+        raise TypeError("an operation's id and resume token are strings")
+    return InFlight(
+        operation=data["operation"],
+        resume=data["resume"],
+        started_at=decode_time(data["started_at"]),
+        before=int(data["before"]),
+        after=int(data["after"]),
+        cooldown_s=float(data["cooldown_s"]),
+        tier=data["tier"],
+        notes=tuple(str(note) for note in data["notes"]),
     )
 
 

@@ -172,7 +172,8 @@ async def _save(
     pending: Pending | None,
     record_id: str,
 ) -> None:
-    runtime.stored = StoredTarget(state, pending, record_id)
+    # replace, not rebuild: what else is stored (an operation in flight) stays
+    runtime.stored = replace(runtime.stored, state=state, pending=pending, last_record_id=record_id)
     await ctx.store.save(runtime.name, runtime.stored)
 
 
