@@ -2,7 +2,7 @@
 
 Layout of the file::
 
-    [daemon] [redis] [audit] [state] [azure] [simulate]   daemon-wide settings
+    [daemon] [redis] [audit] [state] [cluster] [azure] [simulate]   daemon-wide settings
     [[sources]]    kind + name + the source plugin's keys
     [[actuators]]  kind + name + the actuator plugin's keys
     [[targets]]    name, actuator, rules = "rules/x.toml" (optional include), the rule
@@ -40,6 +40,7 @@ from .schedules import CronCalendar, cron_trigger
 from .settings import (
     AuditSettings,
     AzureSettings,
+    ClusterSettings,
     DaemonSettings,
     RedisSettings,
     SimulateSettings,
@@ -79,6 +80,7 @@ class _Settings(BaseModel):
     redis: RedisSettings | None = None
     audit: AuditSettings = AuditSettings()
     state: StateSettings = StateSettings()
+    cluster: ClusterSettings = ClusterSettings()
     azure: AzureSettings | None = None
     simulate: SimulateSettings = SimulateSettings()
 
@@ -121,6 +123,7 @@ class Config:
     redis: RedisSettings | None
     audit: AuditSettings
     state: StateSettings
+    cluster: ClusterSettings
     azure: AzureSettings | None
     simulate: SimulateSettings
     sources: Mapping[str, SourceConfig]
@@ -282,6 +285,7 @@ class _Loader:
             redis=settings.redis,
             audit=settings.audit,
             state=settings.state,
+            cluster=settings.cluster,
             azure=settings.azure,
             simulate=settings.simulate,
             sources=sources,
@@ -757,7 +761,9 @@ def _version(
     targets: Sequence[Target],
 ) -> str:
     document = {
-        "settings": settings.model_dump(mode="json", exclude={"daemon": {"instance"}})
+        "settings": settings.model_dump(
+            mode="json", exclude={"daemon": {"instance"}, "cluster": {"instance"}}
+        )
         if settings
         else None,
         "sources": {name: config.model_dump(mode="json") for name, config in sources.items()},

@@ -3,9 +3,11 @@
     ScalerdError
     ├── ConfigError     invalid config.toml / rule file: carries file, line, key path
     ├── SourceError     a source could not produce a reading (becomes a failed observation)
-    └── ActuatorError   an actuator could not read or change capacity (audited as failed)
-        ├── Throttled        the platform asked us to back off (429/503/529, Retry-After)
-        └── OperationFailed  a change it started ended in failure (reported once)
+    ├── ActuatorError   an actuator could not read or change capacity (audited as failed)
+    │   ├── Throttled        the platform asked us to back off (429/503/529, Retry-After)
+    │   ├── OperationFailed  a change it started ended in failure (reported once)
+    │   └── StaleFence       the resource has seen a newer fencing token than this write's
+    └── LeaseLost       this replica no longer holds the lease of a target's shard
 
 Messages never carry secrets: connection strings and keys are redacted before they reach
 an exception, a log line or an audit record.
@@ -19,9 +21,11 @@ __all__ = [
     "ActuatorError",
     "ConfigError",
     "ConfigIssue",
+    "LeaseLost",
     "OperationFailed",
     "ScalerdError",
     "SourceError",
+    "StaleFence",
     "Throttled",
 ]
 
@@ -81,3 +85,13 @@ class OperationFailed(ActuatorError):
     def __init__(self, message: str, code: str | None, operation: str) -> None:
         super().__init__(message, code)
         self.operation = operation
+
+
+class StaleFence(ActuatorError):
+    """A write carried a fencing token older than one the resource has already seen: a
+    newer owner of the target has written, so this one must not."""
+
+
+class LeaseLost(ScalerdError):
+    """This replica does not (or no longer) hold the lease of a target's shard, so it may
+    neither save the target's state nor act on it (``scalerd.cluster``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,10 +30,12 @@ if TYPE_CHECKING:
     from .azure.clients import AzureClients
 
 __all__ = [
+    "CURRENT_FENCE",
     "Actuator",
     "ActuatorConfig",
     "Applied",
     "BuildContext",
+    "Fence",
     "Plugin",
     "PluginConfig",
     "Registry",
@@ -106,6 +109,26 @@ class Actuator(Protocol):
     async def apply(self, decision: Decision) -> Applied: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The shard lease a write is made under (``scalerd.cluster``): a later owner of the
+    shard always holds a larger ``token``."""
+
+    token: int
+    holder: str  # the instance holding the lease
+    lease_key: str
+
+    @property
+    def lease_value(self) -> str:
+        """The lease key's value while ``holder`` holds it under ``token``."""
+        return f"{self.token}:{self.holder}"
+
+
+# the fence of the evaluation under way in this task (None outside a cluster): the state
+# store saves only under it, and an actuator that can hand it to the resource does
+CURRENT_FENCE: ContextVar[Fence | None] = ContextVar("scalerd_current_fence", default=None)
 
 
 @dataclass

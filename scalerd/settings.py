@@ -1,5 +1,5 @@
 """The daemon-wide sections of ``config.toml``: ``[daemon]``, ``[redis]``, ``[audit]``,
-``[state]``, ``[azure]`` and ``[simulate]``.
+``[state]``, ``[cluster]``, ``[azure]`` and ``[simulate]``.
 
 Small frozen models with documented defaults (the kopf habit); the composition root fills
 in what is left. No secret is ever written here: a Redis password or a Service Bus
@@ -20,6 +20,7 @@ from .core.durations import Duration
 __all__ = [
     "AuditSettings",
     "AzureSettings",
+    "ClusterSettings",
     "DaemonSettings",
     "MetricKind",
     "RedisSettings",
@@ -101,6 +102,34 @@ class StateSettings(Section):
 
     store: Literal["file", "redis"] = "file"
     path: str = "state/state.json"
+
+
+class ClusterSettings(Section):
+    """Replicas sharing the Redis of ``[redis]`` (``scalerd.cluster``). On whenever the
+    state is in Redis; a lone replica then simply holds every shard."""
+
+    # replicas with the same name share the targets; another name is another cluster
+    name: str = Field("scalerd", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # a replica silent for this long is dead, and its leases are free
+    lease_ttl: Duration = timedelta(seconds=15)
+    # heartbeat and lease renewal period (default: a third of lease_ttl)
+    renew_every: Duration | None = None
+    # targets hash into this many shards; changing it moves targets between replicas
+    shards: int = Field(64, ge=1, le=4096)
+    # this replica's id (default: host name, process id and a random suffix)
+    instance: str | None = Field(None, min_length=1, pattern=r"^[^\s]+$")
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> ClusterSettings:
+        if self.lease_ttl < timedelta(milliseconds=300):
+            raise ValueError("lease_ttl must be at least 300ms")
+        if not timedelta(0) < self.renew_period < self.lease_ttl:
+            raise ValueError("renew_every must be longer than 0s and shorter than lease_ttl")
+        return self
+
+    @property
+    def renew_period(self) -> timedelta:
+        return self.renew_every if self.renew_every is not None else self.lease_ttl / 3
 
 
 class AzureSettings(Section):

@@ -14,7 +14,10 @@ stores:
   target, replaced atomically on each save, so a ``kill -9`` at any moment leaves the old
   document or the new one, never a torn one;
 * :class:`RedisStateStore` — when replicas share a Redis: one key per target, so a replica
-  taking over a target finds its history.
+  taking over a target finds its history. In a cluster every save is *fenced*: one Lua
+  script writes only if the shard's lease in Redis is still the writer's (its fencing
+  token), so a replica that lost its lease can neither save nor — since the change is
+  written ahead — act.
 
 Both store JSON (the state as :mod:`scalerd.daemon.state_codec` writes it) with a format
 number, and refuse a format they do not know.
@@ -30,9 +33,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..cluster import FENCED_SET
 from ..core.model import Decision, TargetState
-from ..errors import ScalerdError
+from ..errors import LeaseLost, ScalerdError
 from ..files import replace_atomically
+from ..plugins import CURRENT_FENCE
 from .state_codec import FORMAT, decode_state, decode_time, encode_state, encode_time
 
 if TYPE_CHECKING:
@@ -246,12 +251,20 @@ def _read(path: Path) -> dict[str, JsonObject]:
 class RedisStateStore:
     """Each target under ``{key_prefix}state:{target}``; ``load_all`` SCANs them.
 
-    The Redis client is injected and closed by whoever made it.
+    With ``fenced``, a save is made only under the fence of the evaluation under way
+    (``CURRENT_FENCE``) and only while that fence's lease is the current one in Redis;
+    otherwise it raises :class:`~scalerd.errors.LeaseLost` and writes nothing. Saves of
+    several targets (``save_many``) go in one round trip: one script under a fence, a
+    pipeline without. The Redis client is injected and closed by whoever made it.
     """
 
-    def __init__(self, redis: redis.asyncio.Redis, key_prefix: str = "scalerd:") -> None:
+    def __init__(
+        self, redis: redis.asyncio.Redis, key_prefix: str = "scalerd:", *, fenced: bool = False
+    ) -> None:
         self._redis = redis
         self._prefix = f"{key_prefix}state:"
+        self._fenced = fenced
+        self._fenced_set = redis.register_script(FENCED_SET)
 
     def key(self, target: str) -> str:
         return f"{self._prefix}{target}"
@@ -266,9 +279,42 @@ class RedisStateStore:
             if value is not None  # deleted between SCAN and MGET
         }
 
+    async def load(self, targets: list[str]) -> dict[str, StoredTarget]:
+        """The stored targets among ``targets`` (one MGET): what a new owner restores."""
+        keys = [self.key(target) for target in targets]
+        values = await self._redis.mget(keys) if keys else []
+        return {
+            target: _decode_wrapped(value, key)
+            for target, key, value in zip(targets, keys, values, strict=True)
+            if value is not None
+        }
+
     async def save(self, target: str, stored: StoredTarget) -> None:
-        document = {"format": FORMAT, "target": encode_stored(stored)}
-        await self._redis.set(self.key(target), json.dumps(document, separators=(",", ":")))
+        await self.save_many({target: stored})
+
+    async def save_many(self, targets: Mapping[str, StoredTarget]) -> None:
+        keys = [self.key(target) for target in targets]
+        values = [
+            json.dumps({"format": FORMAT, "target": encode_stored(stored)}, separators=(",", ":"))
+            for stored in targets.values()
+        ]
+        fence = CURRENT_FENCE.get()
+        if fence is not None:
+            written = await self._fenced_set(
+                keys=[fence.lease_key, *keys], args=[fence.lease_value, *values]
+            )
+            if written != 1:
+                raise LeaseLost(
+                    f"not saved: the lease of {', '.join(targets)} is no longer held under "
+                    f"fencing token {fence.token}"
+                )
+        elif self._fenced:
+            raise LeaseLost(f"not saved: no lease held for {', '.join(targets)}")
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in zip(keys, values, strict=True):
+                    pipe.set(key, value)
+                await pipe.execute()
 
     async def aclose(self) -> None:
         """Nothing to release: the client is not ours."""
