@@ -49,6 +49,7 @@ from ..errors import ConfigError
 from ..plugins import Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
+from .outage import Outage
 from .server import build_app
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
 from .tick import TargetRuntime, TickContext, evaluate, recover_pending
@@ -96,6 +97,7 @@ class Daemon:
         self._listen_override = listen
         self._azure_credential = azure_credential
         self.metrics = DaemonMetrics()
+        self.state_outage = Outage("state store", self.clock)
         self.runtimes: dict[str, TargetRuntime] = {}
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
@@ -135,7 +137,7 @@ class Daemon:
         stored = await self.store.load_all()
         self.runtimes = await self._build_runtimes(self.config, stored, previous={})
         for runtime in self.runtimes.values():
-            outcome = await recover_pending(runtime, self.store)
+            outcome = await recover_pending(runtime, self.store, self.audit)
             if outcome is not None:
                 log.info(
                     "settled a change in flight at the last stop",
@@ -307,6 +309,7 @@ class Daemon:
             instance=self.config.daemon.instance,
             config_version=self.config.version,
             dry_run=self.dry_run,
+            state_outage=self.state_outage,
         )
 
     def _build_context(self, config: Config) -> BuildContext:

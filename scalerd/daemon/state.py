@@ -63,18 +63,25 @@ class Pending:
     """A change sent to the actuator and not yet known to have landed.
 
     Enough to record it as of its time (``core.record_scale``) if, after a restart, the
-    actuator shows it did land.
+    actuator shows it did land, and to write the audit record the evaluation would have
+    written (``record``: the planned record as a JSON object, its id and ``prev`` set), so
+    the chain of records has no gap.
     """
 
     at: datetime
     before: int
     after: int
     cooldown_s: float
+    record: JsonObject | None = None
 
     @classmethod
-    def of(cls, decision: Decision, at: datetime) -> Pending:
+    def of(cls, decision: Decision, at: datetime, record: JsonObject | None = None) -> Pending:
         return cls(
-            at, decision.current.provisioned, decision.desired, decision.cooldown.total_seconds()
+            at,
+            decision.current.provisioned,
+            decision.desired,
+            decision.cooldown.total_seconds(),
+            record,
         )
 
 
@@ -140,12 +147,18 @@ def _encode_pending(pending: Pending) -> JsonObject:
         "before": pending.before,
         "after": pending.after,
         "cooldown_s": pending.cooldown_s,
+        "record": pending.record,
     }
 
 
 def _decode_pending(data: Mapping[str, Any]) -> Pending:
+    record = data.get("record")  # absent in what an older scalerd wrote
     return Pending(
-        decode_time(data["at"]), int(data["before"]), int(data["after"]), float(data["cooldown_s"])
+        decode_time(data["at"]),
+        int(data["before"]),
+        int(data["after"]),
+        float(data["cooldown_s"]),
+        dict(record) if record is not None else None,
     )
 
 

@@ -5,9 +5,12 @@ read sources (concurrently, each with its timeout) → read current capacity →
 ``core.decide(now=clock.now())`` → apply (unless unchanged or dry-run) → store state →
 write the audit record. Every evaluation leaves exactly one record, whatever fails.
 
-A change is written ahead of being applied (``Pending``): if the process dies between the
-actuator call and the state save, the next start finds out whether the change landed and
-records it, so a scale action is neither repeated nor lost.
+A change is written ahead of being applied (``Pending``, holding the audit record it will
+get): if the process dies between the actuator call and the state save, the next start
+finds out whether the change landed, records it in the state and writes its audit record,
+so a scale action is neither repeated nor lost and the chain of records has no gap. A
+change that cannot be written ahead (the state store is unreachable) is not made: the
+evaluation is audited ``skipped`` with ``StateUnavailable``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..errors import OperationFailed, Throttled
 from ..plugins import Actuator, Applied, Source
 from ..redact import redact
 from .metrics import DaemonMetrics
+from .outage import Outage
 from .state import Pending, StateStore, StoredTarget
 
 __all__ = ["TargetRuntime", "TickContext", "evaluate", "recover_pending"]
@@ -65,6 +69,8 @@ class TickContext:
     instance: str
     config_version: str
     dry_run: bool
+    # the state store's health, shared by every target's evaluations
+    state_outage: Outage
 
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
@@ -102,43 +108,60 @@ async def _decide_and_act(
 ) -> AuditRecord:
     spec = runtime.target.spec
     decision, state = decide(spec, runtime.stored.state, capacity, observations, now)
-    record_id = new_record_id(now)
     prev = _prev(runtime)
-    action: Action = "held"
-    error: str | None = None
-    applied = Applied()
-    if decision.changes and ctx.dry_run:
-        action = "dry-run"
-    elif decision.changes:
-        await _save(runtime, ctx, state, Pending.of(decision, now), record_id)
-        try:
-            applied = await runtime.actuator.apply(decision)
-        except asyncio.CancelledError:
-            raise
-        except Throttled as throttled:
-            action, error = (
-                "skipped",
-                f"throttled: retry after {throttled.retry_after:g}s: {throttled}",
-            )
-        except Exception as problem:
-            action, error = "failed", _describe(problem)
-        else:
-            action = "scaled"
-            state = record_applied(spec, state, decision, now)
-    await _save(runtime, ctx, state, None, record_id)
-    return AuditRecord.from_decision(
+    planned = AuditRecord.from_decision(
         decision,
-        record_id=record_id,
-        action=action,
+        record_id=new_record_id(now),
+        action="held",
         kind=runtime.target.actuator.kind,
         config_version=ctx.config_version,
         instance=ctx.instance,
         prev=prev,
-        duration_ms=_elapsed_ms(started),
+        duration_ms=0.0,
         dry_run=ctx.dry_run,
-        error=error,
-        operation=applied.operation or decision.current.operation,
-        notes=applied.notes,
+        operation=decision.current.operation,
+    )
+    action: Action = "held"
+    error: str | None = None
+    reason = planned.not_scaled_reason
+    applied = Applied()
+    if decision.changes and ctx.dry_run:
+        action = "dry-run"
+    elif decision.changes:
+        # written ahead: the record this change will get, as if it landed
+        ahead = replace(planned, action="scaled", duration_ms=_elapsed_ms(started))
+        pending = Pending.of(decision, now, ahead.as_dict())
+        unsaved = await _save(runtime, ctx, state, pending, prev)
+        if unsaved is not None:  # a change that cannot be written ahead is not made
+            action, reason = "skipped", "StateUnavailable"
+            error = f"state store unavailable ({unsaved}): the change was not made"
+        else:
+            try:
+                applied = await runtime.actuator.apply(decision)
+            except asyncio.CancelledError:
+                raise
+            except Throttled as throttled:
+                action, error = (
+                    "skipped",
+                    f"throttled: retry after {throttled.retry_after:g}s: {throttled}",
+                )
+            except Exception as problem:
+                action, error = "failed", _describe(problem)
+            else:
+                action = "scaled"
+                state = record_applied(spec, state, decision, now)
+    notes = list(applied.notes)
+    unsaved = await _save(runtime, ctx, state, None, planned.id)
+    if unsaved is not None and action != "skipped":
+        notes.append(f"state not saved ({unsaved}); kept in memory until the store answers")
+    return replace(
+        planned,
+        action=action,
+        not_scaled_reason=reason,
+        error=redact(error) if error is not None else None,
+        operation=redact(applied.operation) if applied.operation else planned.operation,
+        notes=tuple(redact(note) for note in notes),
+        duration_ms=_elapsed_ms(started),
     )
 
 
@@ -170,11 +193,22 @@ async def _save(
     ctx: TickContext,
     state: TargetState,
     pending: Pending | None,
-    record_id: str,
-) -> None:
+    last_record_id: str | None,
+) -> str | None:
+    """Keep the target's memory and store it; the store's problem in words if it could not
+    be saved (an outage is noted once, not raised)."""
     # replace, not rebuild: what else is stored (an operation in flight) stays
-    runtime.stored = replace(runtime.stored, state=state, pending=pending, last_record_id=record_id)
-    await ctx.store.save(runtime.name, runtime.stored)
+    runtime.stored = replace(
+        runtime.stored, state=state, pending=pending, last_record_id=last_record_id
+    )
+    try:
+        await ctx.store.save(runtime.name, runtime.stored)
+    except asyncio.CancelledError:
+        raise
+    except Exception as problem:  # an unreachable store must not cost the audit record
+        return ctx.state_outage.failed(problem)
+    ctx.state_outage.recovered()
+    return None
 
 
 def _prev(runtime: TargetRuntime) -> str | None:
@@ -236,12 +270,18 @@ def _log(record: AuditRecord) -> None:
         log.info("decision", **fields)
 
 
-async def recover_pending(runtime: TargetRuntime, store: StateStore) -> str | None:
+async def recover_pending(
+    runtime: TargetRuntime, store: StateStore, audit: AuditSink
+) -> str | None:
     """After a restart: settle a change that was sent but not known to have landed.
 
-    If the actuator now reports the pending capacity (or an operation in flight), the
-    change happened: record it as of its time, so cooldowns and rate limits continue. If
-    not, it never reached the actuator and the next evaluation decides afresh.
+    If the actuator now reports the pending capacity, or an operation in flight (at
+    whatever capacity: the platform is carrying it out), the change happened: record it
+    as of its time, so cooldowns and rate limits continue, and write the audit record the
+    interrupted evaluation would have written (its time, its decision, ``scaled``, a note
+    that it was settled at restart). If not, it never reached the actuator: its record
+    says so (``failed``), and the next evaluation decides afresh. Either way the chain of
+    records continues from that record.
     """
     pending = runtime.stored.pending
     if pending is None:
@@ -258,6 +298,42 @@ async def recover_pending(runtime: TargetRuntime, store: StateStore) -> str | No
             timedelta(seconds=pending.cooldown_s),
             pending.at,
         )
-    runtime.stored = replace(runtime.stored, state=state, pending=None)
+    record = _settled_record(pending, capacity, landed)
+    last_record_id = record.id if record is not None else runtime.stored.last_record_id
+    runtime.stored = replace(
+        runtime.stored, state=state, pending=None, last_record_id=last_record_id
+    )
     await store.save(runtime.name, runtime.stored)
+    if record is not None:
+        await audit.emit(record)
+        runtime.last_record = record
     return "landed" if landed else "lost"
+
+
+def _settled_record(pending: Pending, capacity: Capacity, landed: bool) -> AuditRecord | None:
+    """The record of the interrupted evaluation (None if an older scalerd wrote the
+    change ahead without one)."""
+    if pending.record is None:
+        return None
+    planned = AuditRecord.from_mapping(pending.record)
+    if landed:
+        return replace(
+            planned,
+            action="scaled",
+            notes=(
+                *planned.notes,
+                f"settled at restart: scalerd stopped before it saw the change land; the "
+                f"actuator then showed {capacity.provisioned}"
+                + (f" with operation {capacity.operation} in flight" if capacity.operation else ""),
+            ),
+        )
+    return replace(
+        planned,
+        action="failed",
+        not_scaled_reason=None,
+        error=(
+            f"settled at restart: scalerd stopped before the change to {pending.after} was "
+            f"confirmed, and the actuator showed {capacity.provisioned}: it did not land"
+        ),
+        notes=(*planned.notes, "settled at restart"),
+    )

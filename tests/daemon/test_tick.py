@@ -3,11 +3,14 @@ plugins, the file state store and an in-memory audit sink."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from scalerd.actuators import ACTUATORS
 from scalerd.actuators.recording import RecordingActuator
@@ -16,6 +19,7 @@ from scalerd.clock import ManualClock
 from scalerd.config import load_config
 from scalerd.core import Capacity, Decision, Sample
 from scalerd.daemon.metrics import DaemonMetrics
+from scalerd.daemon.outage import Outage
 from scalerd.daemon.state import FileStateStore, Pending, StoredTarget
 from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate, recover_pending
 from scalerd.errors import ActuatorError, Throttled
@@ -94,6 +98,7 @@ def _runtime(
         instance="test-1",
         config_version=config.version,
         dry_run=False,
+        state_outage=Outage("state store", clock),
     )
     return runtime, context, sink
 
@@ -204,23 +209,159 @@ async def test_every_action_is_one_of_the_documented(
     assert {record.action for record in sink.records} <= set(ACTIONS)
 
 
-@pytest.mark.parametrize(("actuator_at", "outcome", "events"), [(6, "landed", 1), (2, "lost", 0)])
+@pytest.mark.parametrize(
+    ("actuator_at", "operation", "outcome", "events"),
+    [
+        pytest.param(6, None, "landed", 1, id="at the new capacity"),
+        pytest.param(2, None, "lost", 0, id="at the old capacity"),
+        # the platform is still carrying the change out, somewhere between the two
+        pytest.param(4, "op-7", "landed", 1, id="operation in flight between the two"),
+    ],
+)
 async def test_a_change_in_flight_at_a_crash_is_settled_on_start(
-    tmp_path: Path, manual_clock: ManualClock, actuator_at: int, outcome: str, events: int
+    tmp_path: Path,
+    manual_clock: ManualClock,
+    actuator_at: int,
+    operation: str | None,
+    outcome: str,
+    events: int,
 ) -> None:
     """The process died after writing the change ahead and before saving its outcome: if
-    the actuator reports the new capacity, the change is recorded (cooldowns continue);
-    if not, it never happened and the next evaluation decides afresh."""
-    runtime, context, _ = _runtime(tmp_path, manual_clock)
-    runtime.actuator = RecordingActuator(
-        runtime.target.actuator.model_copy(update={"initial": actuator_at}),
-        manual_clock,  # type: ignore[arg-type]
+    the actuator reports the new capacity or an operation in flight, the change is
+    recorded (cooldowns continue); if not, it never happened and the next evaluation
+    decides afresh."""
+    runtime, context, sink = _runtime(tmp_path, manual_clock)
+    recording = RecordingActuator(
+        runtime.target.actuator.model_copy(update={"initial": actuator_at}),  # type: ignore[arg-type]
+        manual_clock,
     )
+
+    async def current() -> Capacity:
+        return Capacity(actuator_at, actuator_at, operation=operation)
+
+    recording.current = current  # type: ignore[method-assign]
+    runtime.actuator = recording
     pending = Pending(at=manual_clock.now(), before=2, after=6, cooldown_s=600.0)
     runtime.stored = StoredTarget(pending=pending)
-    assert await recover_pending(runtime, context.store) == outcome
+    assert await recover_pending(runtime, context.store, sink) == outcome
     assert runtime.stored.pending is None
     assert len(runtime.stored.state.events) == events
     if outcome == "landed":
         assert runtime.stored.state.scale_in_cooldown_until == pending.at + timedelta(minutes=10)
     assert (await context.store.load_all())["workers"] == runtime.stored
+    assert sink.records == []  # written ahead by an older scalerd: no record to settle
+
+
+class Crashing(RecordingActuator):
+    """Applies the change, then the process "dies" before the tick saves the outcome."""
+
+    async def apply(self, decision: Decision) -> Applied:
+        await super().apply(decision)
+        raise asyncio.CancelledError
+
+
+@pytest.mark.parametrize(("lands", "action"), [(True, "scaled"), (False, "failed")])
+async def test_recovery_writes_the_record_of_the_interrupted_evaluation(
+    tmp_path: Path, manual_clock: ManualClock, lands: bool, action: str
+) -> None:
+    """The record the evaluation would have written is written at restart, with its time,
+    its decision and a note, and the next record's ``prev`` is its id: no gap."""
+    runtime, context, sink = _runtime(tmp_path, manual_clock)
+    first = await evaluate(runtime, context)  # 2 -> 6
+    manual_clock.advance(timedelta(minutes=1))
+    at_six = runtime.target.actuator.model_copy(update={"initial": 6})
+    runtime.actuator = Crashing(at_six, manual_clock)  # type: ignore[arg-type]
+    if not lands:
+        runtime.actuator.apply = _never_arrives  # type: ignore[method-assign]
+    interrupted_at = manual_clock.now()
+    with pytest.raises(asyncio.CancelledError):
+        await evaluate(runtime, context)  # 6 -> 8, interrupted
+    assert sink.records == [first]
+
+    manual_clock.advance(timedelta(minutes=5))  # the restart
+    restarted, context, sink = _runtime(tmp_path, manual_clock)
+    restarted.stored = (await context.store.load_all())["workers"]
+    restarted.actuator = runtime.actuator
+    assert restarted.stored.pending is not None
+    assert await recover_pending(restarted, context.store, sink) == ("landed" if lands else "lost")
+    (settled,) = sink.records
+    assert (settled.action, settled.ts, settled.prev) == (action, interrupted_at, first.id)
+    assert (settled.current or {})["provisioned"] == 6 and settled.desired == 8
+    assert any("settled at restart" in note for note in settled.notes)
+    assert settled.id == restarted.stored.last_record_id
+    manual_clock.advance(15)
+    now_at = runtime.target.actuator.model_copy(update={"initial": 8 if lands else 6})
+    restarted.actuator = RecordingActuator(now_at, manual_clock)  # type: ignore[arg-type]
+    after = await evaluate(restarted, context)
+    assert after.prev == settled.id
+
+
+async def _never_arrives(decision: Decision) -> Applied:
+    raise asyncio.CancelledError
+
+
+class InspectingActuator(RecordingActuator):
+    """Reads the state store from inside ``apply``: what a crash at that moment leaves."""
+
+    store: FileStateStore
+
+    async def apply(self, decision: Decision) -> Applied:
+        self.seen = (await FileStateStore(self.store.path).load_all())["workers"]
+        return await super().apply(decision)
+
+
+async def test_the_change_is_durable_in_the_store_while_the_actuator_runs(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    runtime, context, _ = _runtime(tmp_path, manual_clock)
+    actuator = InspectingActuator(runtime.target.actuator, manual_clock)  # type: ignore[arg-type]
+    assert isinstance(context.store, FileStateStore)
+    actuator.store = context.store
+    runtime.actuator = actuator
+    record = await evaluate(runtime, context)
+    pending = actuator.seen.pending
+    assert pending is not None and (pending.before, pending.after) == (2, 6)
+    assert pending.record is not None and pending.record["id"] == record.id
+    assert actuator.seen.last_record_id is None  # the record is not written yet: no prev
+    assert (await context.store.load_all())["workers"].pending is None  # settled after
+
+
+class UnreachableStore(FileStateStore):
+    down = True
+
+    async def save(self, target: str, stored: StoredTarget) -> None:
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().save(target, stored)
+
+
+async def test_a_change_that_cannot_be_written_ahead_is_not_made(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    runtime, context, sink = _runtime(tmp_path, manual_clock)
+    store = UnreachableStore(tmp_path / "state.json")
+    context = replace(context, store=store)
+    with capture_logs() as logs:
+        records = []
+        for _ in range(3):
+            records.append(await evaluate(runtime, context))
+            manual_clock.advance(15)
+        store.down = False
+        recovered = await evaluate(runtime, context)
+    assert [r.action for r in records] == ["skipped"] * 3
+    assert {r.not_scaled_reason for r in records} == {"StateUnavailable"}
+    assert records[0].error == (
+        "state store unavailable (ConnectionError: Error 111 connecting to 127.0.0.1:6379. "
+        "Connection refused.): the change was not made"
+    )
+    assert [r.prev for r in records[1:]] == [r.id for r in records[:-1]]  # still one chain
+    assert isinstance(runtime.actuator, RecordingActuator)
+    assert [call.desired for call in runtime.actuator.calls] == [6]  # only once it answered
+    assert recovered.action == "scaled" and recovered.prev == records[-1].id
+    assert sink.records == [*records, recovered]
+    outage = [e for e in logs if "state store" in e["event"]]
+    assert [(e["log_level"], e["event"]) for e in outage] == [
+        ("warning", "state store unavailable"),
+        ("info", "state store available again"),
+    ]
+    assert not any("exc_info" in e or "exception" in e for e in logs)
