@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -62,7 +62,10 @@ class DaemonSettings(Section):
 class RedisSettings(Section):
     """Where the shared Redis is. The URL may carry no password: use ``password_env``."""
 
+    # the Redis server; `url_env` names an environment variable that replaces it when set
+    # (a container's secret, a CI job's private server)
     url: str = "redis://127.0.0.1:6379/0"
+    url_env: str | None = None
     password_env: str | None = None
     key_prefix: str = "scalerd:"
     socket_timeout: Duration = timedelta(seconds=2)
@@ -79,6 +82,14 @@ class RedisSettings(Section):
                 "environment variable that holds it"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_from_environment(cls, data: Any) -> Any:
+        name = data.get("url_env") if isinstance(data, dict) else None
+        if isinstance(name, str) and os.environ.get(name):
+            return {**data, "url": os.environ[name]}
+        return data
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
