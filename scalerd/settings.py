@@ -111,8 +111,19 @@ class AuditSettings(Section):
 class StateSettings(Section):
     """Where the history the core needs survives restarts."""
 
-    store: Literal["file", "redis"] = "file"
-    path: str = "state/state.json"
+    # sqlite: one database, a row per target (the embedded default); file: one JSON
+    # document (the store before SQLite); redis: a key per target on the shared Redis
+    store: Literal["sqlite", "file", "redis"] = "sqlite"
+    # the database (sqlite) or the document (file); unset: state/state.db or state/state.json
+    path: str | None = None
+    # sqlite: a file store's document imported on first start, then left as a backup
+    import_file: str = "state/state.json"
+
+    def location(self) -> str:
+        """Where this store keeps its data (``path`` or the store's default)."""
+        if self.path is not None:
+            return self.path
+        return "state/state.json" if self.store == "file" else "state/state.db"
 
 
 class ClusterSettings(Section):

@@ -6,14 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def kill_9_after(script: str, argument: str, lines: int) -> tuple[list[str], list[str]]:
+def kill_9_after(
+    script: str, argument: str, lines: int, *, then_wait: float = 0.0
+) -> tuple[list[str], list[str]]:
     """Run ``script`` (Python, with this checkout importable) with ``argument``; SIGKILL it
-    once it has printed ``lines`` lines. Returns those lines and any it printed after."""
+    once it has printed ``lines`` lines (and ``then_wait`` seconds more, to land the kill
+    elsewhere in what it does next). Returns those lines and any it printed after."""
     child = subprocess.Popen(
         [sys.executable, "-c", script, argument],
         stdout=subprocess.PIPE,
@@ -25,6 +29,7 @@ def kill_9_after(script: str, argument: str, lines: int) -> tuple[list[str], lis
     assert child.stdout is not None
     try:
         before = [child.stdout.readline().strip() for _ in range(lines)]
+        time.sleep(then_wait)
         child.send_signal(signal.SIGKILL)
         child.wait()
         after = child.stdout.read().split()

@@ -51,6 +51,7 @@ from .loop import TargetLoop
 from .metrics import DaemonMetrics
 from .outage import Outage
 from .server import build_app
+from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
 from .tick import TargetRuntime, TickContext, evaluate, recover_pending
 
@@ -434,8 +435,13 @@ class Daemon:
             store = RedisStateStore(
                 self.redis, (config.redis.key_prefix if config.redis else "scalerd:")
             )
+        elif config.state.store == "file":
+            store = FileStateStore(config.resolve(config.state.location()))
         else:
-            store = FileStateStore(config.resolve(config.state.path))
+            store = SqliteStateStore(
+                config.resolve(config.state.location()),
+                legacy_path=config.resolve(config.state.import_file),
+            )
         self._stack.push_async_callback(store.aclose)
         return store
 

@@ -51,8 +51,10 @@ __all__ = [
     "StateError",
     "StateStore",
     "StoredTarget",
+    "decode_document",
     "decode_stored",
     "encode_stored",
+    "read_file_documents",
 ]
 
 JsonObject = dict[str, Any]
@@ -222,7 +224,7 @@ class FileStateStore:
         async with self._lock:
             documents = await self._loaded()
         return {
-            target: _decode(document, f"{self.path}: {target}")
+            target: decode_document(document, f"{self.path}: {target}")
             for target, document in documents.items()
         }
 
@@ -244,11 +246,12 @@ class FileStateStore:
         """The documents on disk, read once: a save before ``load_all`` must not drop the
         other targets from the file."""
         if self._documents is None:
-            self._documents = await asyncio.to_thread(_read, self.path)
+            self._documents = await asyncio.to_thread(read_file_documents, self.path)
         return self._documents
 
 
-def _read(path: Path) -> dict[str, JsonObject]:
+def read_file_documents(path: Path) -> dict[str, JsonObject]:
+    """The encoded targets of a :class:`FileStateStore` document ({} if there is none)."""
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
@@ -338,7 +341,7 @@ def _decode_wrapped(value: bytes | str, where: str) -> StoredTarget:
         data = json.loads(value)
     except ValueError as exc:
         raise StateError(f"{where}: not a state document: {exc}") from None
-    return _decode(_unwrap(data, where, "target"), where)
+    return decode_document(_unwrap(data, where, "target"), where)
 
 
 def _unwrap(data: Any, where: str, key: str) -> Any:
@@ -352,7 +355,8 @@ def _unwrap(data: Any, where: str, key: str) -> Any:
     return data[key]
 
 
-def _decode(document: Any, where: str) -> StoredTarget:
+def decode_document(document: Any, where: str) -> StoredTarget:
+    """``document`` (an encoded target) decoded; a ``StateError`` naming ``where`` if not one."""
     if not isinstance(document, dict):
         raise StateError(f"{where}: not a stored target")
     try:

@@ -23,7 +23,7 @@ SCALERD = [sys.executable, "-m", "scalerd"]
 def write_config(
     directory: Path, body: str, *, header: str = "", name: str = "config.toml"
 ) -> Path:
-    """A config with the file audit sink and file state store under ``directory``."""
+    """A config with the file audit sink and the SQLite state store under ``directory``."""
     text = textwrap.dedent(
         """\
         [daemon]
@@ -36,7 +36,7 @@ def write_config(
     if "[audit]" not in header:
         text += '\n[audit]\npath = "audit/audit.jsonl"\n'
     if "[state]" not in header:
-        text += '\n[state]\npath = "state/state.json"\n'
+        text += '\n[state]\npath = "state/state.db"\n'
     text += textwrap.dedent(body)
     path = directory / name
     path.write_text(text)

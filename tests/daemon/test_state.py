@@ -23,6 +23,7 @@ from scalerd.core.model import (
     ScaleEvent,
     TargetState,
 )
+from scalerd.daemon.sqlite_state import SqliteStateStore
 from scalerd.daemon.state import (
     FileStateStore,
     Pending,
@@ -151,7 +152,7 @@ def test_codec_refuses_what_it_did_not_write(data: dict[str, object]) -> None:
 # --- both stores -------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["file", "redis"])
+@pytest.fixture(params=["file", "sqlite", "redis"])
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer
 ) -> AsyncIterator[tuple[StateStore, StateStore]]:
@@ -159,6 +160,10 @@ async def stores(
     if request.param == "file":
         path = tmp_path / "state" / "state.json"
         yield FileStateStore(path), FileStateStore(path)
+        return
+    if request.param == "sqlite":
+        path = tmp_path / "state" / "state.db"
+        yield SqliteStateStore(path), SqliteStateStore(path)
         return
     if not redis_server.running:  # stopped by a failed outage test
         redis_server.start()

@@ -1,0 +1,294 @@
+"""The SQLite state store: group commit, write-ahead, the import of a state file, and
+``kill -9`` through the real tick with no change lost or repeated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from crash import kill_9_after
+
+from scalerd.audit import MemorySink
+from scalerd.clock import ManualClock
+from scalerd.config import load_config
+from scalerd.core import Capacity, Decision, ScaleEvent, TargetState
+from scalerd.daemon.metrics import DaemonMetrics
+from scalerd.daemon.sqlite_state import SqliteStateStore
+from scalerd.daemon.state import FileStateStore, StateError, StoredTarget
+from scalerd.daemon.state_codec import FORMAT
+from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate, recover_pending
+from scalerd.files import replace_atomically
+from scalerd.plugins import Applied, BuildContext
+from scalerd.sources import SOURCES
+
+from .build import write_config
+from .test_state import stored
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+async def test_saves_that_arrive_together_commit_together(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    await store.load_all()  # opened: the schema is its own transaction
+    await asyncio.gather(*(store.save(f"target-{n}", stored(n)) for n in range(500)))
+    # the first save starts a commit; the 499 that arrive while it runs share the next
+    assert store.commits <= 2
+    assert len(await store.load_all()) == 500
+    await store.aclose()
+
+
+async def test_a_save_is_committed_when_it_returns(tmp_path: Path) -> None:
+    """Write-ahead: what another process reads right after ``save`` returns."""
+    path = tmp_path / "state.db"
+    store = SqliteStateStore(path)
+    await store.save("web", stored(7))
+    with sqlite3.connect(path) as other:
+        (document,) = other.execute("SELECT document FROM targets WHERE name = 'web'").fetchone()
+    assert json.loads(document)["state"]["consecutive_failures"] == 7
+    assert json.loads(document)["pending"] is not None  # the change in flight, written ahead
+    await store.aclose()
+
+
+async def test_the_database_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    await store.load_all()
+    with sqlite3.connect(tmp_path / "state.db") as other:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert await store.pragmas() == {"journal_mode": "wal", "synchronous": "FULL"}
+    await store.aclose()
+
+
+async def test_a_database_of_a_newer_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    await SqliteStateStore(path).aclose()
+    store = SqliteStateStore(path)
+    await store.save("web", stored())
+    await store.aclose()
+    with sqlite3.connect(path) as other:
+        other.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
+    store = SqliteStateStore(path)
+    with pytest.raises(StateError, match=f"state format 99, this scalerd reads format {FORMAT}"):
+        await store.load_all()
+    await store.aclose()
+
+
+async def test_a_file_that_is_not_a_database_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_text('{"format": 1, "targets": {}}')
+    store = SqliteStateStore(path)
+    with pytest.raises(StateError, match="not a state database") as raised:
+        await store.load_all()
+    assert str(path) in str(raised.value)
+    await store.aclose()
+
+
+# --- the import of a FileStateStore document ----------------------------------------------
+
+
+async def test_a_state_file_is_imported_once_and_kept_as_a_backup(tmp_path: Path) -> None:
+    legacy = tmp_path / "state" / "state.json"
+    old = FileStateStore(legacy)
+    await old.save("web", stored(3))
+    await old.save("orders-db", StoredTarget(TargetState(consecutive_failures=1)))
+    backup = legacy.read_bytes()
+
+    database = tmp_path / "state" / "state.db"
+    store = SqliteStateStore(database, legacy_path=legacy)
+    assert await store.load_all() == {
+        "web": stored(3),
+        "orders-db": StoredTarget(TargetState(consecutive_failures=1)),
+    }
+    await store.save("web", stored(4))
+    await store.aclose()
+    assert legacy.read_bytes() == backup  # left as it was
+
+    # the next start does not import again, even if the old file changed meanwhile
+    await FileStateStore(legacy).save("web", stored(99))
+    again = SqliteStateStore(database, legacy_path=legacy)
+    assert (await again.load_all())["web"] == stored(4)
+    await again.aclose()
+
+
+async def test_a_damaged_state_file_stops_the_import_and_imports_nothing(tmp_path: Path) -> None:
+    legacy = tmp_path / "state.json"
+    legacy.write_text('{"format": 1, "targets": {"web": {"state": {}}}}')
+    database = tmp_path / "state.db"
+    store = SqliteStateStore(database, legacy_path=legacy)
+    with pytest.raises(StateError, match=r"state\.json: web"):
+        await store.load_all()
+    await store.aclose()
+
+    await FileStateStore(legacy).save("web", stored())  # repaired: imported on the next start
+    store = SqliteStateStore(database, legacy_path=legacy)
+    assert await store.load_all() == {"web": stored()}
+    await store.aclose()
+
+
+async def test_without_a_state_file_there_is_nothing_to_import(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db", legacy_path=tmp_path / "missing.json")
+    assert await store.load_all() == {}
+    await store.aclose()
+
+
+# --- kill -9 through the real tick --------------------------------------------------------
+
+TARGETS = 8
+PERIOD = timedelta(minutes=10)  # rate-limit periods: the state keeps 10 min of scale events
+
+CRASH_CONFIG = "".join(
+    [
+        """
+[[sources]]
+name = "demand"
+kind = "replay"
+values = [10, 40]
+step = "60s"
+"""
+    ]
+    + [
+        f"""
+[[actuators]]
+name = "pool-{n}"
+kind = "recording"
+
+[[targets]]
+name = "t{n}"
+actuator = "pool-{n}"
+interval = "60s"
+max = 20
+[[targets.track]]
+metric = "demand"
+type = "total"
+target = 5
+[targets.behavior.scale_up]
+policies = [{{ type = "pods", value = 100, period = "10m" }}]
+[targets.behavior.scale_down]
+stabilization_window = "0s"
+policies = [{{ type = "percent", value = 100, period = "10m" }}]
+"""
+        for n in range(TARGETS)
+    ]
+)
+
+
+class Infrastructure:
+    """The scaled thing, outside the process: every change that landed, in one file
+    replaced atomically (a change lands, or it does not)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def history(self) -> list[list[object]]:
+        return json.loads(self.path.read_text()) if self.path.exists() else []
+
+    async def current(self) -> Capacity:
+        history = self.history()
+        return Capacity.steady(int(str(history[-1][2])) if history else 1)
+
+    async def apply(self, decision: Decision) -> Applied:
+        time.sleep(0.002)  # a real API takes a while: the kill may land during the call
+        change = [decision.at.isoformat(), decision.current.provisioned, decision.desired]
+        replace_atomically(self.path, json.dumps([*self.history(), change]).encode())
+        return Applied()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def restart(
+    directory: Path, clock: ManualClock | None = None
+) -> tuple[list[TargetRuntime], SqliteStateStore]:
+    """What ``scalerd run`` does at start: load the state, settle changes in flight."""
+    config = load_config(directory / "config.toml")
+    store = SqliteStateStore(directory / "state" / "state.db")
+    saved = await store.load_all()
+    build = BuildContext(base_dir=directory, clock=clock or ManualClock(T0))
+    runtimes = []
+    for target in config.targets:
+        runtime = TargetRuntime(
+            target=target,
+            sources={
+                metric: SOURCES.get(source.kind).build(source, build)
+                for metric, source in target.sources.items()
+            },
+            source_names={metric: source.name for metric, source in target.sources.items()},
+            source_timeouts={metric: 5.0 for metric in target.sources},
+            actuator=Infrastructure(directory / "infra" / f"{target.name}.json"),
+            stored=saved.get(target.name, StoredTarget()),
+        )
+        await recover_pending(runtime, store)
+        runtimes.append(runtime)
+    return runtimes, store
+
+
+async def restarted(directory: Path) -> list[TargetRuntime]:
+    runtimes, store = await restart(directory)
+    await store.aclose()
+    return runtimes
+
+
+async def tick_until_killed(directory: Path) -> None:
+    clock = ManualClock(T0)
+    runtimes, store = await restart(directory, clock)
+    latest = [r.at for runtime in runtimes for r in runtime.stored.state.recommendations]
+    clock.advance(max(latest, default=T0) - T0)
+    context = TickContext(
+        clock=clock,
+        audit=MemorySink(),
+        store=store,
+        metrics=DaemonMetrics(),
+        instance="crash",
+        config_version="v",
+        dry_run=False,
+    )
+    while True:
+        clock.advance(timedelta(seconds=60))
+        await asyncio.gather(*(evaluate(runtime, context) for runtime in runtimes))
+        print(clock.now().isoformat(), flush=True)  # every target of this pass is saved
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+import structlog
+structlog.configure(logger_factory=structlog.ReturnLoggerFactory())  # stdout: passes only
+from tests.daemon.test_sqlite_state import tick_until_killed
+
+asyncio.run(tick_until_killed(Path(sys.argv[1])))
+"""
+
+
+def test_kill_9_at_random_points_loses_and_repeats_no_change(tmp_path: Path) -> None:
+    write_config(tmp_path, CRASH_CONFIG)
+    rng = random.Random(9)
+    for _ in range(3):  # three kills, each followed by a restart, on the same database
+        # anywhere in a pass (8 targets: about 30 ms)
+        acknowledged, _ = kill_9_after(
+            CHILD, str(tmp_path), rng.randint(3, 25), then_wait=rng.uniform(0, 0.04)
+        )
+        runtimes = asyncio.run(restarted(tmp_path))
+        last_pass = datetime.fromisoformat(acknowledged[-1])
+        for runtime in runtimes:
+            state = runtime.stored.state
+            assert runtime.stored.pending is None  # settled at the restart
+            # every pass that was acknowledged is in the state
+            assert state.recommendations[-1].at >= last_pass
+            landed = [
+                ScaleEvent(datetime.fromisoformat(str(at)), int(str(b)), int(str(a)))
+                for at, b, a in Infrastructure(
+                    tmp_path / "infra" / f"{runtime.name}.json"
+                ).history()
+            ]
+            # the state knows each change that landed, once, in order: it keeps the
+            # last 10 minutes of them
+            assert landed, "the demand alternates: every pass scales"
+            kept = [event for event in landed if event.at > landed[-1].at - PERIOD]
+            assert list(state.events) == kept
+            # and the infrastructure saw each change once: one per pass at most
+            assert len({event.at for event in landed}) == len(landed)
