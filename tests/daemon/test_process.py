@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,11 @@ def test_embedded_default_shows_decisions_within_a_minute(tmp_path: Path) -> Non
         assert time.monotonic() - started < 60
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0
+    # the state is in the SQLite database the README names, one row per target
+    with sqlite3.connect(tmp_path / "state" / "state.db") as database:
+        rows = database.execute("SELECT name FROM targets").fetchall()
+    assert rows == [("workers",)]
+    assert not (tmp_path / "state" / "state.json").exists()
 
 
 def test_sigterm_stops_scheduling_flushes_and_stops_workers(tmp_path: Path) -> None:

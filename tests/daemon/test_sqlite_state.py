@@ -18,7 +18,9 @@ from scalerd.audit import MemorySink
 from scalerd.clock import ManualClock
 from scalerd.config import load_config
 from scalerd.core import Capacity, Decision, ScaleEvent, TargetState
+from scalerd.daemon.app import Daemon
 from scalerd.daemon.metrics import DaemonMetrics
+from scalerd.daemon.outage import Outage
 from scalerd.daemon.sqlite_state import SqliteStateStore
 from scalerd.daemon.state import FileStateStore, StateError, StoredTarget
 from scalerd.daemon.state_codec import FORMAT
@@ -222,7 +224,7 @@ async def restart(
             actuator=Infrastructure(directory / "infra" / f"{target.name}.json"),
             stored=saved.get(target.name, StoredTarget()),
         )
-        await recover_pending(runtime, store)
+        await recover_pending(runtime, store, MemorySink())
         runtimes.append(runtime)
     return runtimes, store
 
@@ -246,6 +248,7 @@ async def tick_until_killed(directory: Path) -> None:
         instance="crash",
         config_version="v",
         dry_run=False,
+        state_outage=Outage("state store", clock),
     )
     while True:
         clock.advance(timedelta(seconds=60))
@@ -292,3 +295,19 @@ def test_kill_9_at_random_points_loses_and_repeats_no_change(tmp_path: Path) -> 
             assert list(state.events) == kept
             # and the infrastructure saw each change once: one per pass at most
             assert len({event.at for event in landed}) == len(landed)
+
+
+async def test_the_daemon_imports_the_state_file_of_an_earlier_version(tmp_path: Path) -> None:
+    """Upgrading in place: the default [state] finds state/state.json and carries it over."""
+    config = write_config(
+        tmp_path,
+        CRASH_CONFIG,
+        header="[state]\n",  # every default
+    )
+    earlier = StoredTarget(TargetState(consecutive_failures=4), last_record_id="01a2-77")
+    await FileStateStore(tmp_path / "state" / "state.json").save("t0", earlier)
+    async with Daemon(config) as daemon:
+        assert daemon.runtimes["t0"].stored == earlier
+        assert daemon.runtimes["t1"].stored == StoredTarget()
+    assert (tmp_path / "state" / "state.db").exists()
+    assert (tmp_path / "state" / "state.json").exists()  # the backup
