@@ -81,7 +81,9 @@ def test_the_image_config_is_valid_and_writes_only_under_the_volume() -> None:
     config = load_config(ROOT / "deploy" / "container.toml")
     assert config.daemon.listen == "0.0.0.0:8080"
     assert config.daemon.control_token_env == "SCALERD_CONTROL_TOKEN"
-    assert config.audit.path.startswith(DATA + "/") and config.state.path.startswith(DATA + "/")
+    assert config.audit.path.startswith(DATA + "/")
+    assert config.state.location().startswith(DATA + "/")
+    assert config.state.import_file.startswith(DATA + "/")
 
 
 @pytest.fixture
@@ -212,7 +214,7 @@ def test_entrypoint_contract_outside_a_container(final: Stage, scratch_root: Pat
         _until(lambda: audit.exists() and audit.read_text().strip())
         if os.geteuid() == 0:  # the daemon and what it wrote belong to the image's uid
             assert audit.stat().st_uid == UID
-            assert (workdir / "state" / "state.json").stat().st_uid == UID
+            assert (workdir / "state" / "state.db").stat().st_uid == UID
         # the control endpoints answer only with the token the image documents
         url = f"{address}/api/targets/workers/controls"
         assert httpx.post(url, json={"pause": "all"}, timeout=5).status_code == 401
