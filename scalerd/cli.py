@@ -20,6 +20,7 @@ from .audit import AuditRecord, last_record, render_explanation, render_table
 from .config import Config, load_config
 from .core import parse_duration
 from .errors import ConfigError
+from .importers.command import add_arguments as add_import_arguments
 from .simulate.command import add_arguments as add_simulate_arguments
 
 __all__ = ["main"]
@@ -150,6 +151,12 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from .importers.command import run
+
+    return run(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalerd", description="Event-driven autoscaling daemon.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -170,6 +177,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_simulate_arguments(simulate)
     simulate.set_defaults(handler=_simulate)
+
+    imported = commands.add_parser(
+        "import",
+        help="turn a KEDA, HPA, Azure autoscale, Container Apps or AWS definition into config.toml",
+    )
+    add_import_arguments(imported)
+    imported.set_defaults(handler=_import)
 
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument(

@@ -664,9 +664,12 @@ class Rule(Spec):
                 "default",
                 f"default ({self.default}) is outside min..max ({self.minimum}..{self.maximum})",
             )
-        if not (self.track or self.threshold or self.step):
+        if not (self.track or self.threshold or self.step or self.schedule):
+            # a target with schedules alone is scheduled scaling (Azure profiles without
+            # rules, a KEDA ScaledObject with only cron triggers): its bounds move, nothing else
             raise ValueError(
-                "a target needs at least one rule: [[track]], [[threshold]] or [[step]]"
+                "a target needs at least one rule ([[track]], [[threshold]] or [[step]]) "
+                "or a [[schedule]]"
             )
         if self.minimum == 0 and not self.track:
             raise located(
