@@ -68,7 +68,12 @@ def decide(
         rule, target.metrics, samples, failures, capacity, state, target.ladder, now
     )
     best = evaluation.best()
-    raw = best.replicas if best is not None else current
+    if not rule.metric_uses():
+        # scheduled scaling alone: capacity is the floor of the bounds in force, as a KEDA
+        # cron trigger reports 0 outside its window and the HPA settles at min
+        raw = bounds.minimum
+    else:
+        raw = best.replicas if best is not None else current
     steps.append(_recommended(evaluation, best, current, raw))
     value = raw
 
@@ -213,7 +218,9 @@ def record_scale(
 
 
 def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, raw: int) -> Reason:
-    if best is None:
+    if best is None and raw != current:
+        detail = f"no metric rule: the bounds in force set {raw}"
+    elif best is None:
         detail = "no rule proposes a change"
     else:
         detail = f"'{best.rule}' proposes {best.replicas}"

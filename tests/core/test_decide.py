@@ -138,6 +138,26 @@ def test_schedule_raises_min_ramped_over_its_window() -> None:
     assert not [s for s in closed.steps if s.code is Step.SCHEDULE]
 
 
+def test_a_target_with_schedules_and_no_rule_moves_only_with_its_bounds() -> None:
+    """Scheduled scaling alone (Azure profiles without rules, KEDA's cron trigger)."""
+    office = {
+        "name": "office",
+        "cron": "0 9 * * 1-5",
+        "duration": "9h",
+        "timezone": "Europe/Berlin",
+        "min": 6,
+    }
+    spec = target(rule(min=2, max=20, schedule=[office]), calendar=CronCalendar())
+    run = Run(spec, 2)
+    assert run.tick(-60).desired == 2
+    assert run.tick(0).desired == 6  # the profile opens: its min lifts capacity
+    closed = run.tick(9 * 3600 + 15)  # closed: back to the base min, as KEDA's cron does
+    assert closed.desired == 2
+    assert "no metric rule: the bounds in force set 2" in [s.detail for s in closed.steps]
+    with pytest.raises(ValueError, match=r"at least one rule .* or a \[\[schedule\]\]"):
+        rule(min=2, max=20)
+
+
 def test_saturday_is_not_a_weekday() -> None:
     window = CronWindow(cron="0 9 * * 1-5", duration="9h", timezone="Europe/Berlin")
     calendar = CronCalendar()
