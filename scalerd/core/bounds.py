@@ -57,7 +57,13 @@ def effective_bounds(
             0,
             f"profile '{schedule.name}' open since {opened.isoformat()}{ramp_note}: "
             f"min {bounds.minimum}, max {bounds.maximum}, default {bounds.default}",
-            {"profile": schedule.name, "opened": opened.isoformat(), "ramp_progress": progress},
+            {
+                "profile": schedule.name,
+                "opened": opened.isoformat(),
+                "ramp_progress": progress,
+                "min": bounds.minimum,
+                "max": bounds.maximum,
+            },
         )
         return bounds, reason
     return base, None

@@ -1,84 +1,82 @@
-"""The on-call page (``GET /``): every target at a glance — what it runs at, what it last
-did and why (or why not) — and the recent decisions. Server-rendered HTML from the same
-records as ``/api/decisions``; no JavaScript, refreshed every few seconds."""
+"""The daemon's side of the on-call page (:mod:`scalerd.web`): its targets, clock and
+audit log, as the page reads them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..audit import AuditRecord
-from ..audit.render import reason_in_words
+from ..summary import describe_target
+from ..web import TargetInfo, Threshold
 from .tick import TargetRuntime
 
-__all__ = ["render_page"]
+if TYPE_CHECKING:
+    from .app import Daemon
 
-_STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 2em; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .3em .8em; border-bottom: 1px solid #ddd; vertical-align: top; }
-th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.scaled { color: #0a6; font-weight: 600; } .failed { color: #c00; font-weight: 600; }
-.skipped { color: #b60; } .held, .dry-run { color: #555; } .muted { color: #888; }
-"""
+__all__ = ["DaemonPageData", "target_info"]
 
 
-def render_page(
-    runtimes: Sequence[TargetRuntime], recent: Sequence[AuditRecord], version: str
-) -> str:
-    rows = "".join(_target_row(runtime) for runtime in runtimes)
-    decisions = "".join(_decision_row(record) for record in reversed(recent))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>scalerd</title><style>{_STYLE}</style></head><body>
-<h1>scalerd <span class="muted">config {escape(version)}</span></h1>
-<table><tr><th>target</th><th>scales</th><th>capacity</th><th>last action</th><th>why</th><th>at</th></tr>
-{rows}</table>
-<h2>Recent decisions</h2>
-<table><tr><th>at (UTC)</th><th>target</th><th>action</th><th>capacity</th><th>why</th></tr>
-{decisions}</table>
-<p class="muted">JSON: <a href="/api/targets">/api/targets</a>, <a href="/api/decisions">/api/decisions</a>,
-<a href="/metrics">/metrics</a>, <a href="/readyz">/readyz</a></p>
-</body></html>"""
+class DaemonPageData:
+    """:class:`scalerd.web.PageData` over a running :class:`~scalerd.daemon.app.Daemon`."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def targets(self) -> Sequence[TargetInfo]:
+        return [target_info(runtime) for runtime in self._daemon.runtimes.values()]
+
+    def now(self) -> datetime:
+        return self._daemon.clock.now()
+
+    async def read(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        return await self._daemon.audit_log.read(target=target, since=since, limit=limit)
 
 
-def _target_row(runtime: TargetRuntime) -> str:
-    actuator = runtime.target.actuator
-    last = runtime.last_record
-    if last is None:
-        return (
-            f"<tr><td>{escape(runtime.name)}</td><td>{escape(actuator.kind)} {escape(actuator.name)}</td>"
-            '<td class="muted" colspan="4">not evaluated yet</td></tr>'
+def target_info(runtime: TargetRuntime) -> TargetInfo:
+    target = runtime.target
+    rule = target.spec.rule
+    thresholds = [
+        Threshold(
+            track.metric,
+            f"target {track.target:g}" + (" per replica" if track.type == "total" else ""),
+            track.target,
+            per_replica=track.type == "total",
         )
-    return (
-        f"<tr><td>{escape(runtime.name)}</td><td>{escape(actuator.kind)} {escape(actuator.name)}</td>"
-        f'<td class="num">{_capacity(last)}</td><td class="{escape(last.action)}">{escape(last.action)}</td>'
-        f"<td>{escape(_why(last))}</td><td>{last.ts:%H:%M:%S}</td></tr>"
+        for track in rule.track
+    ]
+    thresholds += [
+        Threshold(t.when.metric, f"{t.when.op} {t.when.threshold:g}", t.when.threshold)
+        for t in rule.threshold
+    ]
+    thresholds += [
+        Threshold(p.metric, f"threshold {p.threshold:g}", p.threshold) for p in rule.step
+    ]
+    controls = runtime.stored.state.controls
+    return TargetInfo(
+        name=runtime.name,
+        scales=f"{target.actuator.kind} {target.actuator.name}",
+        minimum=rule.minimum,
+        maximum=rule.maximum,
+        interval_s=rule.interval.total_seconds(),
+        thresholds=tuple(_unique(thresholds)),
+        rules=tuple(describe_target(target)),
+        pause=controls.pause or rule.pause,
+        pause_until=controls.pause_until,
+        override=controls.override,
+        override_until=controls.override_until,
+        last=runtime.last_record,
     )
 
 
-def _decision_row(record: AuditRecord) -> str:
-    return (
-        f"<tr><td>{record.ts:%Y-%m-%d %H:%M:%S}</td><td>{escape(record.target)}</td>"
-        f'<td class="{escape(record.action)}">{escape(record.action)}</td>'
-        f'<td class="num">{_capacity(record)}</td><td>{escape(_why(record))}</td></tr>'
-    )
-
-
-def _capacity(record: AuditRecord) -> str:
-    if record.current is None:
-        return "?"
-    current = record.current["provisioned"]
-    if record.desired is None or record.desired == current:
-        return str(current)
-    return f"{current} → {record.desired}"
-
-
-def _why(record: AuditRecord) -> str:
-    if record.error:
-        return record.error
-    if record.not_scaled_reason:
-        return reason_in_words(record.not_scaled_reason)
-    moved = [step for step in record.steps if step.get("before") != step.get("after")]
-    return str(moved[-1]["detail"]) if moved else ""
+def _unique(thresholds: list[Threshold]) -> list[Threshold]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for threshold in thresholds:
+        if (threshold.metric, threshold.label) not in seen:
+            seen.add((threshold.metric, threshold.label))
+            out.append(threshold)
+    return out

@@ -2,7 +2,7 @@
 API for on-call and for pushed events.
 
 =============================================  ==============================================
-``GET /``                                      the on-call page: every target at a glance
+``GET /``, ``/targets/{name}``, ``/decisions/{id}``  the on-call page (:mod:`scalerd.web`)
 ``GET /healthz``                               the process is alive
 ``GET /readyz``                                config loaded, every target evaluated recently,
                                                the last reload's outcome (503 and why, if not)
@@ -29,7 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..core import Controls, parse_duration
 from ..summary import describe_target
-from .page import render_page
+from ..web import add_page_routes
+from .page import DaemonPageData
 
 if TYPE_CHECKING:
     from .app import Daemon
@@ -45,7 +46,6 @@ def build_app(daemon: Daemon) -> web.Application:
     app[DAEMON] = daemon
     app.add_routes(
         [
-            web.get("/", _page),
             web.get("/healthz", _healthz),
             web.get("/readyz", _readyz),
             web.get("/metrics", _metrics),
@@ -55,18 +55,12 @@ def build_app(daemon: Daemon) -> web.Application:
             web.post("/api/targets/{name}/controls", _controls),
         ]
     )
+    add_page_routes(app, DaemonPageData(daemon))
     return app
 
 
 def _problem(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
-
-
-async def _page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    recent = await daemon.audit_log.read(limit=30)
-    html = render_page(list(daemon.runtimes.values()), recent, daemon.config.version)
-    return web.Response(text=html, content_type="text/html")
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -90,8 +90,8 @@ async def test_http_endpoints(daemon: Daemon) -> None:
 
             page = await http.get("/")
             assert page.headers["content-type"].startswith("text/html")
-            assert "<td>api</td>" in page.text and "recording pool" in page.text
-            assert 'class="scaled">scaled' in page.text
+            assert 'data-target="api"' in page.text and "recording pool" in page.text
+            assert ">scaled</a>" in page.text
 
             metrics = (await http.get("/metrics")).text
             families = {family.name: family for family in text_string_to_metric_families(metrics)}
