@@ -216,7 +216,7 @@ def render_target(
         for r in records
         if (not action or r.action == action) and (not reason or r.not_scaled_reason == reason)
     ]
-    rows = collapse_held(chosen[::-1])
+    rows = collapse_held(chosen)[::-1]  # newest first
     shown = "".join(_row(row) for row in rows[:MAX_ROWS])
     more = (
         f'<li class="muted">{len(rows) - MAX_ROWS} older rows not shown: choose a shorter window or a filter</li>'
@@ -278,8 +278,9 @@ def _row(row: AuditRecord | HeldRun) -> str:
             for reason, count in row.reasons()
         )
         return (
-            f'<li class="held-run"><span class="when">{row.last.ts:%m-%d %H:%M:%S}…{row.first.ts:%H:%M:%S}</span> '
-            f'<span class="action held">held {len(row.records)}&times;</span> — {escape(reasons)} '
+            f'<li class="held-run" data-id="{escape(row.last.id)}">'
+            f'<span class="when">{row.first.ts:%m-%d %H:%M:%S}&hellip;{row.last.ts:%H:%M:%S}</span> '
+            f'<span class="action held">held {len(row.records)}&times;</span> &mdash; {escape(reasons)} '
             f'<span class="muted">(<a href="/decisions/{escape(row.last.id)}">latest</a>, '
             f'<a href="/decisions/{escape(row.first.id)}">first</a>)</span></li>'
         )

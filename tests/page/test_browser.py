@@ -167,6 +167,19 @@ def _shoot(browser: Any, name: str, width: int) -> None:
     )
 
 
+def _click(browser: Any, selector: str) -> None:
+    """Click what ``selector`` finds, again if a live update replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(5):
+        try:
+            browser.find_element("css selector", selector).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{selector} kept being replaced")
+
+
 def test_overview_lists_every_target_with_capacity_and_last_why(browser: Any, daemon: Any) -> None:
     _open(browser, daemon.url + "/")
     cards = {
@@ -191,34 +204,32 @@ def test_chart_marks_every_scaled_record_and_a_click_opens_its_decision(
     browser: Any, daemon: Any
 ) -> None:
     _open(browser, daemon.url + "/targets/api?window=6h")
-    main = browser.find_element("css selector", "main")
-    start = parse_ts(
-        browser.find_element("css selector", "figure.chart").get_attribute("data-start")
+    # one look at the page, so a live update in between cannot mix two versions of it
+    start, newest, shown = browser.execute_script(
+        "const main = document.querySelector('main');"
+        "return [main.querySelector('figure.chart').dataset.start, main.dataset.newest,"
+        " Array.from(main.querySelectorAll('svg a.mark'), mark => mark.dataset.id)]"
     )
-    newest = main.get_attribute("data-newest")
-    marks = browser.find_elements("css selector", "svg a.mark")
+    start = parse_ts(start)
     scaled = {
         r.id
         for r in _records(daemon)
         if r.target == "api" and r.action == "scaled" and r.ts >= start and r.id <= newest
     }
     assert len(scaled) > 20  # history and live both scaled
-    assert {mark.get_attribute("data-id") for mark in marks} == scaled
-    assert len(marks) == len(scaled)
+    assert set(shown) == scaled
+    assert len(shown) == len(scaled)
 
     # a mark with no other mark near it, so the click lands on that one
-    rects = [(mark, mark.rect) for mark in marks]
-    lonely = next(
-        mark
-        for mark, rect in rects
-        if all(
-            abs(rect["x"] - other["x"]) > 26 or abs(rect["y"] - other["y"]) > 26
-            for peer, other in rects
-            if peer is not mark
-        )
+    wanted = browser.execute_script(
+        "const boxes = Array.from(document.querySelectorAll('svg a.mark'),"
+        " mark => [mark.dataset.id, mark.getBoundingClientRect()]);"
+        "const lonely = boxes.find(([id, box]) => boxes.every(([other, near]) => other === id"
+        " || Math.abs(box.x - near.x) > 26 || Math.abs(box.y - near.y) > 26));"
+        "return lonely && lonely[0]"
     )
-    wanted = lonely.get_attribute("data-id")
-    lonely.click()
+    assert wanted
+    _click(browser, f'svg a.mark[data-id="{wanted}"]')
     _until(lambda: browser.current_url.endswith(f"/decisions/{wanted}"))
     assert wanted in browser.find_element("css selector", ".provenance").text
     assert "Steps" in browser.find_element("css selector", "main").text
@@ -227,13 +238,13 @@ def test_chart_marks_every_scaled_record_and_a_click_opens_its_decision(
 def test_a_new_decision_appears_without_a_reload(browser: Any, daemon: Any) -> None:
     _open(browser, daemon.url + "/targets/api?window=15m")
     browser.execute_script("window.scalerdNotReloaded = true")
-    shown = browser.find_element("css selector", "main").get_attribute("data-newest")
-    _until(
-        lambda: browser.find_element("css selector", "main").get_attribute("data-newest") > shown,
-        timeout=12,
+    newest = "return document.querySelector('main').dataset.newest"
+    shown = browser.execute_script(newest)
+    _until(lambda: browser.execute_script(newest) > shown, timeout=12)
+    assert browser.execute_script(
+        "return document.querySelector('[data-id=\"' + arguments[0] + '\"]') !== null",
+        browser.execute_script(newest),
     )
-    newest = browser.find_element("css selector", "main").get_attribute("data-newest")
-    assert browser.find_elements("css selector", f'[data-id="{newest}"]')
     assert browser.execute_script("return window.scalerdNotReloaded") is True
 
 
