@@ -2,11 +2,14 @@
 ``chromium-driver``, driven by selenium) against a real ``scalerd run``: a replayed target on
 a recording actuator, with six hours of history decided by the real core before it.
 
-The screenshots in ``docs/screenshots/`` are written here, desktop and phone width.
+Screenshots of the three pages, desktop and phone width, are taken here: into a temporary
+folder, or where ``SCALERD_SCREENSHOTS`` says (the README's are made with
+``SCALERD_SCREENSHOTS=docs/screenshots``), so a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -24,7 +27,6 @@ from scalerd.config import load_config
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 BODY = """
@@ -158,13 +160,12 @@ def _open(browser: Any, url: str, width: int = 1280) -> None:
     _until(lambda: browser.execute_script("return document.readyState") == "complete")
 
 
-def _shoot(browser: Any, name: str, width: int) -> None:
+def _shoot(browser: Any, folder: Path, name: str, width: int) -> None:
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(width, min(int(height) + 20, 2400))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(
-        str(SCREENSHOTS / f"{name}-{'phone' if width < 600 else 'desktop'}.png")
-    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{'phone' if width < 600 else 'desktop'}.png"
+    assert browser.save_screenshot(str(path)) and path.stat().st_size > 10_000
 
 
 def _click(browser: Any, selector: str) -> None:
@@ -248,7 +249,10 @@ def test_a_new_decision_appears_without_a_reload(browser: Any, daemon: Any) -> N
     assert browser.execute_script("return window.scalerdNotReloaded") is True
 
 
-def test_three_pages_fit_a_phone_and_are_screenshotted(browser: Any, daemon: Any) -> None:
+def test_three_pages_fit_a_phone_and_are_screenshotted(
+    browser: Any, daemon: Any, tmp_path: Path
+) -> None:
+    folder = Path(os.environ.get("SCALERD_SCREENSHOTS") or tmp_path)
     scaled = [r for r in _records(daemon) if r.action == "scaled" and r.instance == "history"]
     pages = {
         "overview": "/",
@@ -263,7 +267,7 @@ def test_three_pages_fit_a_phone_and_are_screenshotted(browser: Any, daemon: Any
                 "return document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, f"{name} scrolls sideways at {width}px by {overflow}px"
-            _shoot(browser, name, width)
+            _shoot(browser, folder, name, width)
 
 
 def test_a_mark_is_reached_by_keyboard_and_opens_its_decision(browser: Any, daemon: Any) -> None:
