@@ -118,6 +118,8 @@ class StateSettings(Section):
     path: str | None = None
     # sqlite: a file store's document imported on first start, then left as a backup
     import_file: str = "state/state.json"
+    # sqlite: FULL fsyncs every commit (survives a power cut); NORMAL only a kill -9
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     def location(self) -> str:
         """Where this store keeps its data (``path`` or the store's default)."""

@@ -16,7 +16,15 @@ from .readers import (
     read_jsonl,
     read_stream,
 )
-from .record import ACTIONS, Action, AuditRecord, format_ts, new_record_id, parse_ts
+from .record import (
+    ACTIONS,
+    Action,
+    AuditRecord,
+    format_ts,
+    new_record_id,
+    parse_ts,
+    secret_looking,
+)
 from .render import render_explanation, render_table
 from .sinks import AuditSink, JsonlSink, MemorySink, RedisStreamSink
 
@@ -42,4 +50,5 @@ __all__ = [
     "read_stream",
     "render_explanation",
     "render_table",
+    "secret_looking",
 ]

@@ -5,23 +5,37 @@ A record is the core's :class:`~scalerd.core.model.Decision` serialized *as it i
 config, what it did about it, how long it took, and the id of the previous record of the
 same target, so a missing record shows up as a broken chain.
 
-Every string that enters a record is redacted first: source errors and actuator messages
-are where connection strings leak.
+Secrets are kept out by construction rather than by scanning every finished record: the
+strings that come from the config (names, rule expressions) are checked once, when the
+config is loaded (:func:`secret_looking`), and the text that arrives at run time (a source's
+or an actuator's error, an operation id, a note) is redacted where it enters the record.
+The record is written with orjson: the same bytes as ``json.dumps`` with compact
+separators for what records hold (strings, integers, floats in shortest form, lists and
+objects in field order), ten times faster.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from ..core.model import Decision
-from ..redact import redact, redact_value
+import orjson
 
-__all__ = ["ACTIONS", "Action", "AuditRecord", "format_ts", "new_record_id", "parse_ts"]
+from ..core.model import Decision
+from ..redact import redact
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "AuditRecord",
+    "format_ts",
+    "new_record_id",
+    "parse_ts",
+    "secret_looking",
+]
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
@@ -62,14 +76,16 @@ def _to_millis(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
-def _clean(value: Any) -> Any:
-    """Redacted, and reduced to what JSON gives back (tuples become lists), so a record
-    equals itself after a round trip and never fails to serialize later."""
-    return json.loads(json.dumps(redact_value(value), default=str))
+def _as_json_gives_back(value: Any) -> Any:
+    """``value`` reduced to what JSON gives back (tuples become lists, anything else its
+    text), so a record equals itself after a round trip and never fails to serialize."""
+    return orjson.loads(orjson.dumps(value, default=str))
 
 
-def _clean_all(values: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(_clean(value) for value in values)
+def secret_looking(strings: Iterable[tuple[str, str]]) -> list[str]:
+    """The keys of the ``(key, text)`` pairs whose text redaction would change: a config
+    string that looks like a secret, which every audit record would otherwise carry."""
+    return [key for key, text in strings if redact(text) != text]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +145,9 @@ class AuditRecord:
         """The record of ``decision``. ``ts`` defaults to the decision's time, so a replay
         writes the same timestamps as the run it replays."""
         described = decision.as_dict()
+        current, inputs, rules, steps = _as_json_gives_back(
+            (described["current"], described["inputs"], described["rules"], described["steps"])
+        )
         at = _to_millis(ts or decision.at)
         return cls(
             ts=at,
@@ -141,7 +160,7 @@ class AuditRecord:
             action=action,
             dry_run=dry_run,
             duration_ms=duration_ms,
-            current=_clean(described["current"]),
+            current=current,
             recommended=decision.recommended,
             desired=decision.desired,
             not_scaled_reason=described["not_scaled_reason"],
@@ -151,9 +170,9 @@ class AuditRecord:
             restarts=decision.restarts,
             cooldown_s=described["cooldown_s"],
             notes=tuple(redact(note) for note in notes),
-            inputs=_clean_all(described["inputs"]),
-            rules=_clean_all(described["rules"]),
-            steps=_clean_all(described["steps"]),
+            inputs=tuple(inputs),
+            rules=tuple(rules),
+            steps=tuple(steps),
         )
 
     @classmethod
@@ -202,7 +221,7 @@ class AuditRecord:
 
     def to_json(self) -> str:
         """One compact JSON line (no newline), keys in field order."""
-        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        return orjson.dumps(self.as_dict()).decode()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AuditRecord:
@@ -219,7 +238,7 @@ class AuditRecord:
 
     @classmethod
     def from_json(cls, line: str | bytes) -> AuditRecord:
-        data = json.loads(line)
+        data = orjson.loads(line)
         if not isinstance(data, dict):
             raise ValueError("not an audit record: expected a JSON object")
         return cls.from_mapping(data)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,11 +41,12 @@ from ..audit import (
     JsonlSink,
     RedisStreamSink,
     StreamAuditLog,
+    secret_looking,
 )
 from ..clock import Clock, SystemClock
 from ..config import Config, load_config
 from ..core import Controls
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigIssue
 from ..plugins import Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
@@ -128,6 +129,7 @@ class Daemon:
             if self._preloaded is not None
             else await asyncio.to_thread(load_config, self.config_path)
         )
+        refuse_secret_looking_strings(self.config)
         self.redis = await self._open_redis(self.config)
         self.http = await self._stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(10.0))
@@ -217,6 +219,7 @@ class Daemon:
         async with self._reload_lock:
             try:
                 config = await asyncio.to_thread(load_config, self.config_path)
+                refuse_secret_looking_strings(config)
             except ConfigError as problem:
                 self.reload_status = ReloadStatus(self.clock.now(), False, str(problem))
                 self.metrics.reloads.labels("rejected").inc()
@@ -441,6 +444,7 @@ class Daemon:
             store = SqliteStateStore(
                 config.resolve(config.state.location()),
                 legacy_path=config.resolve(config.state.import_file),
+                synchronous=config.state.synchronous,
             )
         self._stack.push_async_callback(store.aclose)
         return store
@@ -506,6 +510,35 @@ async def _close(plugin: Any) -> None:
 
 def _is_azure(kind: str) -> bool:
     return kind.startswith("azure") or kind in ("log-analytics", "servicebus")
+
+
+def refuse_secret_looking_strings(config: Config) -> None:
+    """The config's strings that every audit record carries (names, metric names, rule
+    labels), checked once here: records are then not scanned for secrets one by one."""
+    found = secret_looking(_audited_strings(config))
+    if found:
+        message = "looks like a secret, and audit records would carry it: rename it"
+        raise ConfigError([ConfigIssue(str(config.path), None, key, message) for key in found])
+
+
+def _audited_strings(config: Config) -> Iterator[tuple[str, str]]:
+    yield "daemon.instance", config.daemon.instance
+    for name in config.sources:
+        yield f"sources.{name}.name", name
+    for target in config.targets:
+        where = f"targets.{target.name}"
+        yield f"{where}.name", target.name
+        yield f"{where}.actuator", target.actuator.name
+        for metric, source in target.sources.items():
+            yield f"{where}.metrics.{metric}", metric
+            yield f"{where}.metrics.{metric}", source.name
+        rule = target.spec.rule
+        for index, track in enumerate(rule.track):
+            yield f"{where}.track[{index}]", track.label
+        for index, threshold in enumerate(rule.threshold):
+            yield f"{where}.threshold[{index}]", threshold.label
+        for index, step in enumerate(rule.step):
+            yield f"{where}.step[{index}]", step.label
 
 
 def _mtime(path: Path) -> float | None:

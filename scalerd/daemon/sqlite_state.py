@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import structlog
 
+from ..batching import GroupCommit
 from .state import StateError, StoredTarget, decode_document, encode_stored, read_file_documents
 from .state_codec import FORMAT
 
@@ -79,13 +80,13 @@ class SqliteStateStore:
         # one thread owns the connection: sqlite3 calls never run on the event loop
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="scalerd-state")
         self._connection: sqlite3.Connection | None = None
-        # rows waiting for the next commit (the latest per target) and who waits on it
-        self._rows: dict[str, bytes] = {}
-        self._waiters: list[asyncio.Future[None]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._saves = GroupCommit(self._upsert, self._thread)
         self._closed = False
-        # transactions that saved rows: what group commit keeps small
-        self.commits = 0
+
+    @property
+    def commits(self) -> int:
+        """Transactions that saved rows: what group commit keeps small."""
+        return self._saves.commits
 
     async def load_all(self) -> dict[str, StoredTarget]:
         rows = await self._call(self._select_all)
@@ -94,13 +95,8 @@ class SqliteStateStore:
     async def save(self, target: str, stored: StoredTarget) -> None:
         if self._closed:
             raise StateError(f"{self.path}: the state store is closed")
-        self._rows[target] = json.dumps(encode_stored(stored), separators=(",", ":")).encode()
-        committed = asyncio.get_running_loop().create_future()
-        self._waiters.append(committed)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._commit_batches(), name="scalerd-state-commit")
-        # shielded: a cancelled tick still gets its row committed with the others
-        await asyncio.shield(committed)
+        document = json.dumps(encode_stored(stored), separators=(",", ":")).encode()
+        await self._saves.submit((target, document))
 
     async def pragmas(self) -> dict[str, str]:
         """The journal mode and sync level the database runs with (for tests and bench)."""
@@ -108,35 +104,9 @@ class SqliteStateStore:
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._saves.drain()
         await self._call(self._close_connection)
         self._thread.shutdown(wait=True)
-
-    # --- the event-loop side ---------------------------------------------------------------
-
-    async def _commit_batches(self) -> None:
-        """Commit what has accumulated, again and again, until nothing waits."""
-        while self._rows:
-            rows, self._rows = self._rows, {}
-            waiters, self._waiters = self._waiters, []
-            try:
-                await self._call(self._upsert, list(rows.items()))
-            except BaseException as problem:
-                failure = (
-                    problem
-                    if isinstance(problem, StateError)
-                    else StateError(f"{self.path}: saving state failed: {problem}")
-                )
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(failure)
-                if not isinstance(problem, Exception):
-                    raise
-            else:
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
 
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -213,8 +183,8 @@ class SqliteStateStore:
         connection = self._db()
         try:
             with _transaction(connection):
-                connection.executemany(_UPSERT, rows)
-            self.commits += 1
+                # a target saved twice in one batch: its latest row
+                connection.executemany(_UPSERT, list(dict(rows).items()))
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: saving state failed: {exc}") from None
 

@@ -140,6 +140,9 @@ async def test_a_failed_source_is_a_failed_observation(
     assert (record.action, record.desired, record.not_scaled_reason) == ("held", 2, "MetricFailure")
     error = record.inputs[0]["error"]
     assert "connection refused" in error and "hunter2" not in error
+    # redacted where it entered (the read), so no part of the record carries it: the
+    # rule that could not be evaluated quotes the error too
+    assert "hunter2" not in record.to_json() and "password=***" in record.rules[0]["detail"]
     assert context.metrics.source_errors.labels("queue")._value.get() == 1
 
 
