@@ -146,7 +146,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     with running(config) as child:
         child.directory = directory
-        _until(lambda: len(audit_records(directory)) > len(history) + 10)
+        try:
+            _until(lambda: len(audit_records(directory)) > len(history) + 10)
+        except AssertionError:
+            raise AssertionError("".join(child.raw)[-3000:]) from None
         yield child
 
 
