@@ -45,9 +45,16 @@ class _Axis:
     def __init__(self, start: datetime, end: datetime, top: float, height: float, high: float):
         self.start, self.span = start, max((end - start).total_seconds(), 1.0)
         self.top, self.height, self.high = top, height, max(high, 1e-9)
+        self._origin = start.timestamp()
+        self._per_second = (WIDTH - _LEFT - _RIGHT) / self.span
 
     def x(self, at: datetime) -> float:
-        return _LEFT + (at - self.start).total_seconds() / self.span * (WIDTH - _LEFT - _RIGHT)
+        return _LEFT + (at.timestamp() - self._origin) * self._per_second
+
+    def xs(self, at: Sequence[datetime]) -> list[float]:
+        """Every x at once: the panels of one chart share them."""
+        origin, scale = self._origin, self._per_second
+        return [_LEFT + (when.timestamp() - origin) * scale for when in at]
 
     def y(self, value: float) -> float:
         clipped = min(max(value, 0.0), self.high)
@@ -98,13 +105,14 @@ def _capacity_panel(timeline: Timeline, top: float, link: str) -> list[str]:
     axis = _Axis(timeline.start, timeline.end, top, _CAPACITY_H, high)
     parts = _frame(axis, "capacity", high)
     if len(timeline):
-        parts.append(_band(axis, timeline.at, timeline.minimum, timeline.maximum))
-        parts.append(_steps(axis, timeline.at, timeline.maximum, "max", "bound"))
-        parts.append(_steps(axis, timeline.at, timeline.minimum, "min", "bound"))
-        parts.append(_steps(axis, timeline.at, timeline.recommended, "recommended", "recommended"))
-        parts.append(_steps(axis, timeline.at, timeline.desired, "desired", "desired"))
-        parts.append(_steps(axis, timeline.at, timeline.ready, "ready", "ready"))
-        parts.append(_steps(axis, timeline.at, timeline.provisioned, "provisioned", "provisioned"))
+        xs = axis.xs(timeline.at)
+        parts.append(_band(axis, xs, timeline.minimum, timeline.maximum))
+        parts.append(_steps(axis, xs, timeline.maximum, "max", "bound"))
+        parts.append(_steps(axis, xs, timeline.minimum, "min", "bound"))
+        parts.append(_steps(axis, xs, timeline.recommended, "recommended", "recommended"))
+        parts.append(_steps(axis, xs, timeline.desired, "desired", "desired"))
+        parts.append(_steps(axis, xs, timeline.ready, "ready", "ready"))
+        parts.append(_steps(axis, xs, timeline.provisioned, "provisioned", "provisioned"))
     parts.append('<g class="marks">')
     parts += [_mark(axis, mark, link) for mark in timeline.marks]
     parts.append("</g>")
@@ -119,9 +127,10 @@ def _metric_panel(timeline: Timeline, name: str, top: float) -> list[str]:
     high = max(values, default=1.0) * 1.12 or 1.0
     axis = _Axis(timeline.start, timeline.end, top, _METRIC_H, high)
     parts = _frame(axis, name, high)
+    xs = axis.xs(timeline.at)
     for label, line in lines:
-        parts.append(_steps(axis, timeline.at, line, label, "threshold"))
-    parts.append(_line(axis, timeline.at, series, name))
+        parts.append(_steps(axis, xs, line, label, "threshold"))
+    parts.append(_line(axis, xs, series, name))
     legend = " · ".join([f"{name} (solid)", *(f"{label} (dashed)" for label, _ in lines)])
     parts.append(f'<text class="legend" x="{WIDTH - _RIGHT}" y="{top - 4}" text-anchor="end">')
     parts.append(f"{escape(legend)}</text>")
@@ -170,52 +179,77 @@ def _time_axis(timeline: Timeline, y: float, height: float) -> list[str]:
     return parts
 
 
-def _steps(
-    axis: _Axis, at: Sequence[datetime], values: Sequence[float | None], label: str, css: str
-) -> str:
-    """Each value held until the next record's time; a vertex only where it changes."""
-    runs: list[list[str]] = []
+def _step_vertices(
+    axis: _Axis, xs: Sequence[float], values: Sequence[float | None]
+) -> list[list[tuple[float, float]]]:
+    """Runs of vertices of a step line: each value held until the next record's time, a
+    vertex only where it changes; a missing value breaks the line."""
+    runs: list[list[tuple[float, float]]] = []
     previous: float | None = None
+    last = len(values) - 1
     for index, value in enumerate(values):
         if value is None:
             previous = None
             continue
-        x = axis.x(at[index])
+        x = xs[index]
         if previous is None:
-            runs.append([f"{x:.1f},{axis.y(value):.1f}"])
+            runs.append([(x, axis.y(value))])
         elif value != previous:
-            runs[-1].append(f"{x:.1f},{axis.y(previous):.1f}")
-            runs[-1].append(f"{x:.1f},{axis.y(value):.1f}")
+            y = axis.y(value)
+            runs[-1] += [(x, runs[-1][-1][1]), (x, y)]
         previous = value
-        if index == len(values) - 1 or values[index + 1] is None:
-            end = axis.x(at[index + 1]) if index + 1 < len(at) else x
-            runs[-1].append(f"{end:.1f},{axis.y(value):.1f}")
-    path = "".join(f"M{' L'.join(points)}" for points in runs if points)
+        if index == last or values[index + 1] is None:
+            end = xs[index + 1] if index < last else x
+            runs[-1].append((end, runs[-1][-1][1]))
+    return runs
+
+
+def _steps(
+    axis: _Axis, xs: Sequence[float], values: Sequence[float | None], label: str, css: str
+) -> str:
+    runs = _step_vertices(axis, xs, values)
+    path = "".join("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in run) for run in runs)
     return f'<path class="{css}" d="{path}"><title>{escape(label)}</title></path>' if path else ""
 
 
-def _line(axis: _Axis, at: Sequence[datetime], values: Sequence[float | None], label: str) -> str:
+def _line(axis: _Axis, xs: Sequence[float], values: Sequence[float | None], label: str) -> str:
+    """A polyline; where several points fall on one x unit, only that unit's first, lowest,
+    highest and last are drawn (the same picture, a tenth of the points on a busy day)."""
     path: list[str] = []
+    bucket: list[tuple[float, float]] = []
     pen_down = False
-    for when, value in zip(at, values, strict=True):
+
+    def flush() -> None:
+        nonlocal pen_down
+        if not bucket:
+            return
+        low = min(bucket, key=lambda point: point[1])
+        high = max(bucket, key=lambda point: point[1])
+        keep = sorted({bucket[0], low, high, bucket[-1]}, key=bucket.index)
+        for x, value in keep:
+            path.append(f"{'L' if pen_down else 'M'}{x:.1f},{axis.y(value):.1f}")
+            pen_down = True
+        bucket.clear()
+
+    for x, value in zip(xs, values, strict=True):
         if value is None:
+            flush()
             pen_down = False
             continue
-        path.append(f"{'L' if pen_down else 'M'}{axis.x(when):.1f},{axis.y(value):.1f}")
-        pen_down = True
+        if bucket and int(x) != int(bucket[0][0]):
+            flush()
+        bucket.append((x, value))
+    flush()
     return f'<path class="metric" d="{"".join(path)}"><title>{escape(label)}</title></path>'
 
 
-def _band(axis: _Axis, at: Sequence[datetime], low: Sequence[int], high: Sequence[int]) -> str:
+def _band(axis: _Axis, xs: Sequence[float], low: Sequence[int], high: Sequence[int]) -> str:
     """The allowed range, min to max, as a filled step polygon."""
-    upper: list[str] = []
-    lower: list[str] = []
-    for index in range(len(at)):
-        x0 = axis.x(at[index])
-        x1 = axis.x(at[index + 1]) if index + 1 < len(at) else x0
-        upper += [f"{x0:.1f},{axis.y(high[index]):.1f}", f"{x1:.1f},{axis.y(high[index]):.1f}"]
-        lower += [f"{x0:.1f},{axis.y(low[index]):.1f}", f"{x1:.1f},{axis.y(low[index]):.1f}"]
-    points = " ".join(upper + lower[::-1])
+    upper = _step_vertices(axis, xs, high)
+    lower = _step_vertices(axis, xs, low)
+    if not upper or not lower:
+        return ""
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in [*upper[0], *lower[0][::-1]])
     return f'<polygon class="band" points="{points}"><title>min to max</title></polygon>'
 
 
@@ -241,7 +275,7 @@ def sparkline(
     if not shown:
         return '<svg class="spark" viewBox="0 0 120 28" aria-hidden="true"></svg>'
     axis = _Axis(start, end, 2, 24, max(shown) * 1.1 or 1)
-    spark = _steps(axis, at, values, "capacity", "provisioned")
+    spark = _steps(axis, axis.xs(at), values, "capacity", "provisioned")
     # the sparkline's own x range: shift the panel margins away
     return (
         f'<svg class="spark" viewBox="{_LEFT} 0 {WIDTH - _LEFT - _RIGHT} 28" '
