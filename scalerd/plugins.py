@@ -50,7 +50,7 @@ class PluginConfig(BaseModel):
     """Every ``[[sources]]`` / ``[[actuators]]`` entry: ``kind`` picks the plugin, ``name``
     is how targets refer to it; the plugin's own keys follow."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: str
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")

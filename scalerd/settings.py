@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .core.durations import Duration
+from .core.rules import MAX_CAPACITY
 
 __all__ = [
     "AuditSettings",
@@ -30,7 +31,7 @@ __all__ = [
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DaemonSettings(Section):
@@ -99,12 +100,12 @@ class AuditSettings(Section):
     sink: Literal["jsonl", "redis"] = "jsonl"
     # jsonl: the file, rotated when it grows past max_bytes (keep rotated copies)
     path: str = "audit/audit.jsonl"
-    max_bytes: int = Field(50 * 1024 * 1024, ge=4096)
-    keep: int = Field(5, ge=0)
+    max_bytes: int = Field(50 * 1024 * 1024, ge=4096, le=2**40)
+    keep: int = Field(5, ge=0, le=1000)
     # redis: one stream, trimmed approximately to maxlen; records spool to a local file
     # while Redis is unreachable and are flushed in order when it is back
     stream: str = "scalerd:audit"
-    maxlen: int = Field(100_000, ge=100)
+    maxlen: int = Field(100_000, ge=100, le=100_000_000)
     spool: str = "state/audit-spool.jsonl"
 
 
@@ -187,10 +188,10 @@ class AzureSettings(Section):
     # the call is skipped for this tick
     throttle_budget: Duration = timedelta(seconds=10)
     # writes per subscription: bursts of write_burst, refilled at writes_per_hour
-    write_burst: int = Field(20, ge=1)
-    writes_per_hour: int = Field(600, ge=1)
+    write_burst: int = Field(20, ge=1, le=10_000)
+    writes_per_hour: int = Field(600, ge=1, le=1_000_000)
     # a plugin's circuit opens after this many failures in a row, for breaker_reset
-    breaker_failures: int = Field(5, ge=1)
+    breaker_failures: int = Field(5, ge=1, le=1000)
     breaker_reset: Duration = timedelta(seconds=60)
 
     @field_validator("arm_endpoint", "metrics_endpoint", "metrics_audience", "logs_endpoint")
@@ -224,9 +225,9 @@ class SimulateSettings(Section):
     metric_delay: Duration = timedelta(0)
     # multiply the trace by this, or scale it so its highest row needs `peak_replicas`
     scale: float | None = Field(None, gt=0, allow_inf_nan=False)
-    peak_replicas: int | None = Field(None, ge=1)
+    peak_replicas: int | None = Field(None, ge=1, le=MAX_CAPACITY)
     # replicas at the start (default: the target's min)
-    initial: int | None = Field(None, ge=0)
+    initial: int | None = Field(None, ge=0, le=MAX_CAPACITY)
     # seconds one unit of work spends in service (default: 1 / capacity, one at a time);
     # concurrency and latency are derived from it, and the work a queue has in service
     service_time: Duration | None = None

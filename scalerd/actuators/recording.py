@@ -18,6 +18,7 @@ from pydantic import Field
 from ..clock import Clock
 from ..core.durations import Duration
 from ..core.model import Capacity, Decision
+from ..core.rules import MAX_CAPACITY
 from ..files import replace_atomically
 from ..plugins import Actuator, ActuatorConfig, Applied, BuildContext, Plugin
 
@@ -27,7 +28,7 @@ __all__ = ["PLUGIN", "RecordedCall", "RecordingActuator", "RecordingConfig"]
 class RecordingConfig(ActuatorConfig):
     kind: Literal["recording"]
     # replicas at start, all ready
-    initial: int = Field(0, ge=0)
+    initial: int = Field(0, ge=0, le=MAX_CAPACITY)
     # how long a replica asked for takes to become ready
     startup: Duration = timedelta(0)
     # keep the capacity in this file (relative to the config file's folder), so that a

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .durations import Duration, format_duration
 
 __all__ = [
+    "MAX_CAPACITY",
     "Action",
     "Aggregation",
     "Behavior",
@@ -57,6 +58,9 @@ __all__ = [
 ]
 
 SECOND = timedelta(seconds=1)
+# the most replicas (or tier positions) any target may have: far above any platform's own
+# limit (Container Apps: 1,000 replicas), far below what exhausts memory or arithmetic
+MAX_CAPACITY = 100_000
 
 
 def located(path: str, message: str) -> ValueError:
@@ -65,7 +69,9 @@ def located(path: str, message: str) -> ValueError:
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=False, allow_inf_nan=False
+    )
 
 
 # --- aggregation ------------------------------------------------------------------------
@@ -227,7 +233,7 @@ class Action(Spec):
     """``+N`` / ``-N`` add or remove, ``+P%`` / ``-P%`` change by a percentage, ``=N`` set."""
 
     kind: Literal["change", "percent", "exact"]
-    amount: float
+    amount: float = Field(ge=-MAX_CAPACITY, le=MAX_CAPACITY)
 
     @model_validator(mode="before")
     @classmethod
@@ -328,7 +334,7 @@ class StepAdjustment(Spec):
 
     lower: float | None = None
     upper: float | None = None
-    adjust: float
+    adjust: float = Field(ge=-MAX_CAPACITY, le=MAX_CAPACITY)
 
     @model_validator(mode="after")
     def _ordered(self) -> StepAdjustment:
@@ -357,7 +363,7 @@ class StepPolicy(Spec):
     window: Duration = timedelta(minutes=1)
     threshold: float
     adjustment_type: Literal["change", "percent", "exact"] = "change"
-    min_adjustment_magnitude: int | None = Field(None, ge=1)
+    min_adjustment_magnitude: int | None = Field(None, ge=1, le=MAX_CAPACITY)
     cooldown: Duration = timedelta(minutes=5)
     per_instance: bool = True
     steps: tuple[StepAdjustment, ...] = Field(min_length=1)
@@ -467,7 +473,7 @@ class Policy(Spec):
     """A rate policy: at most ``value`` pods (or percent) per ``period``."""
 
     type: Literal["pods", "percent"]
-    value: int = Field(gt=0)
+    value: int = Field(gt=0, le=MAX_CAPACITY)
     period: Duration
 
     @field_validator("type", mode="before")
@@ -562,12 +568,12 @@ class Fallback(Spec):
     failed metric, rise to ``replicas``. Unlike KEDA it never lowers capacity: scalerd does
     not scale in on missing data (KEDA's ``currentReplicasIfHigher``)."""
 
-    failure_threshold: int = Field(3, ge=0)
-    replicas: int = Field(ge=0)
+    failure_threshold: int = Field(3, ge=0, le=10_000)
+    replicas: int = Field(ge=0, le=MAX_CAPACITY)
 
 
 class Override(Spec):
-    capacity: int = Field(ge=0)
+    capacity: int = Field(ge=0, le=MAX_CAPACITY)
     until: datetime | None = None
 
     @field_validator("until")
@@ -610,9 +616,9 @@ class Schedule(CronWindow):
     linearly from the base values over ``ramp`` after the window opens."""
 
     name: str = Field(min_length=1)
-    minimum: int | None = Field(None, alias="min", ge=0)
-    maximum: int | None = Field(None, alias="max", ge=1)
-    default: int | None = Field(None, ge=0)
+    minimum: int | None = Field(None, alias="min", ge=0, le=MAX_CAPACITY)
+    maximum: int | None = Field(None, alias="max", ge=1, le=MAX_CAPACITY)
+    default: int | None = Field(None, ge=0, le=MAX_CAPACITY)
     ramp: Duration = timedelta(0)
 
     @model_validator(mode="after")
@@ -628,9 +634,9 @@ class Rule(Spec):
     """Everything that decides a target's capacity. A rule file holds one of these."""
 
     interval: Duration = timedelta(seconds=15)
-    minimum: int = Field(1, alias="min", ge=0)
-    maximum: int = Field(alias="max", ge=1)
-    default: int | None = Field(None, ge=0)
+    minimum: int = Field(1, alias="min", ge=0, le=MAX_CAPACITY)
+    maximum: int = Field(alias="max", ge=1, le=MAX_CAPACITY)
+    default: int | None = Field(None, ge=0, le=MAX_CAPACITY)
     tolerance: Tolerance = Tolerance()
     track: tuple[Track, ...] = ()
     threshold: tuple[ThresholdRule, ...] = ()
@@ -667,9 +673,10 @@ class Rule(Spec):
         if not (self.track or self.threshold or self.step or self.schedule):
             # a target with schedules alone is scheduled scaling (Azure profiles without
             # rules, a KEDA ScaledObject with only cron triggers): its bounds move, nothing else
-            raise ValueError(
+            raise located(
+                "track",
                 "a target needs at least one rule ([[track]], [[threshold]] or [[step]]) "
-                "or a [[schedule]]"
+                "or a [[schedule]]",
             )
         if self.minimum == 0 and not self.track:
             raise located(
