@@ -18,7 +18,9 @@ message``; a TOML syntax error names its line; nothing invalid is replaced by a 
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -27,13 +29,14 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .core.rules import Calendar, MetricSpec, Rule, TargetSpec
+from .core.rules import Calendar, Condition, MetricSpec, Rule, TargetSpec
 from .errors import ConfigError, ConfigIssue
 from .plugins import ActuatorConfig, PluginConfig, Registry, SourceConfig, VerticalConfig
 from .schedules import CronCalendar, cron_trigger
@@ -63,7 +66,7 @@ _BINDING_KEYS = ("name", "actuator", "rules", "metrics")
 class TargetConfig(Rule):
     """A ``[[targets]]`` entry: a rule plus what it scales and where its metrics come from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     actuator: str = Field(min_length=1)
@@ -74,7 +77,7 @@ class TargetConfig(Rule):
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     daemon: DaemonSettings = DaemonSettings()
     redis: RedisSettings | None = None
@@ -179,7 +182,7 @@ def load_rule_file(path: str | Path) -> RuleFile:
                 file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file"
             )
     try:
-        rule = RuleFile.model_validate(raw)
+        rule = _validate(RuleFile, raw)
     except ValidationError as error:
         issues.from_validation(error, RuleFile, lambda loc: (file, loc, ""))
         raise ConfigError(issues.items) from None
@@ -208,20 +211,27 @@ class _Issues:
 
     def parse(self, file: Path) -> dict[str, Any] | None:
         try:
-            text = file.read_text(encoding="utf-8")
+            data = file.read_bytes()
         except OSError as error:
             self.items.append(ConfigIssue(str(file), None, "", f"cannot read: {error.strerror}"))
             return None
         try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data.count(b"\n", 0, error.start) + 1
+            self.items.append(
+                ConfigIssue(str(file), line, "", f"not UTF-8 text: byte {data[error.start]:#x}")
+            )
+            return None
+        try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
-            line = int(match.group(1)) if match else None
-            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
-            column = f" (column {match.group(2)})" if match else ""
-            self.items.append(
-                ConfigIssue(str(file), line, "", f"TOML syntax error: {message}{column}")
-            )
+            self.items.append(_syntax_error(file, text, str(error)))
+            return None
+        except ValueError:  # an integer of more than 4300 digits (int()'s own limit)
+            huge = re.search(r"\d{4301,}", text)
+            where = text.count("\n", 0, huge.start()) + 1 if huge else None
+            self.items.append(ConfigIssue(str(file), where, "", "a number far too long"))
             return None
         self._texts[file] = TomlLines(text)
         return raw
@@ -250,9 +260,30 @@ class _Issues:
             if expression is None:
                 continue
             try:
-                cron_trigger(expression, timezone)
+                trigger = cron_trigger(expression, timezone)
             except ValueError as problem:
                 self.add(file, (*path, key), f"invalid cron expression: {problem}", suffix)
+                continue
+            if not _fires(trigger):
+                self.add(
+                    file,
+                    (*path, key),
+                    f"cron expression {expression!r} never fires: no date matches its "
+                    "day of month, month and day of week (e.g. 30 February)",
+                    suffix,
+                )
+
+
+def _syntax_error(file: Path, text: str, error: str) -> ConfigIssue:
+    """tomllib's message with its position as ``file:line``; "at end of document" (a file
+    cut short) names the last line."""
+    match = re.search(r"\(at line (\d+), column (\d+)\)", error)
+    if match:
+        message = f"{error[: match.start()].rstrip()} (column {match.group(2)})"
+        return ConfigIssue(str(file), int(match.group(1)), "", f"TOML syntax error: {message}")
+    message = error.replace("(at end of document)", "(the file ends here)")
+    last = len(text.rstrip("\n").splitlines()) or 1
+    return ConfigIssue(str(file), last, "", f"TOML syntax error: {message}")
 
 
 class _Loader:
@@ -266,12 +297,15 @@ class _Loader:
         # names of [[sources]] / [[actuators]] entries that are invalid (already reported):
         # a target using one is not reported again as using something undefined
         self.invalid: set[str] = set()
+        self.simulate_section: dict[str, Any] = {}
 
     def load(self) -> Config:
         raw = self.issues.parse(self.path)
         if raw is None:
             raise ConfigError(self.issues.items)
         settings = self._settings(raw)
+        simulate = raw.get("simulate", {})
+        self.simulate_section = simulate if isinstance(simulate, dict) else {}
         sources = self._plugins(raw, "sources", self.source_plugins, SourceConfig)
         actuators = self._plugins(raw, "actuators", self.actuator_plugins, ActuatorConfig)
         calendar = CronCalendar()
@@ -304,7 +338,7 @@ class _Loader:
                 self.issues.add(self.path, (key,), _unknown_key(key, sorted(known)))
         section = {key: value for key, value in raw.items() if key in _Settings.model_fields}
         try:
-            return _Settings.model_validate(section)
+            return _validate(_Settings, section)
         except ValidationError as error:
             self.issues.from_validation(error, _Settings, lambda loc: (self.path, loc, ""))
             return None
@@ -348,7 +382,7 @@ class _Loader:
                 continue
             model = registry.get(kind).config
             try:
-                config = model.model_validate(entry)
+                config = _validate(model, entry)
             except ValidationError as error:
                 self.issues.from_validation(error, model, self._in_section(section, index))
                 continue
@@ -384,6 +418,11 @@ class _Loader:
         targets: list[Target] = []
         names: set[str] = set()
         claimed: dict[str, str] = {}
+        if not raw.get("targets", []):
+            # an error, not a warning: a daemon with nothing to scale is always a mistake
+            # (the wrong file, or targets under a misspelt header), and a reload to it keeps
+            # the running config instead of dropping every target
+            self.issues.add(self.path, ("targets",), "no [[targets]]: there is nothing to scale")
         for index, entry in self._entries(raw, "targets"):
             merged, simulate_overlay = self._merge_include(index, entry)
             if merged is None:
@@ -392,13 +431,23 @@ class _Loader:
                 # a tier change takes minutes and may restart the resource: unless told
                 # otherwise, wait long before the next one
                 merged.setdefault("cooldown", VERTICAL_COOLDOWN)
+            simulate = self._simulate(index, settings, simulate_overlay)
             try:
-                config = TargetConfig.model_validate(merged)
+                config = _validate(TargetConfig, merged)
             except ValidationError as error:
                 self.issues.from_validation(error, TargetConfig, self._in_target(index))
+                # the keys that are valid still meet the cross-field and cross-reference
+                # checks, so one run reports every problem
+                part = _valid_part(merged, error)
+                if part is not None:
+                    self._check_bounds(index, part)
+                    uses = _written_metric_uses(merged)
+                    self._bind(
+                        index, part, uses, sources, actuators, calendar, names, claimed, build=False
+                    )
                 continue
-            target = self._bind(index, config, sources, actuators, calendar, names, claimed)
-            simulate = self._simulate(index, settings, simulate_overlay)
+            used = config.metric_uses()
+            target = self._bind(index, config, used, sources, actuators, calendar, names, claimed)
             if target is not None and simulate is not None:
                 targets.append(
                     Target(
@@ -475,11 +524,12 @@ class _Loader:
     def _simulate(
         self, index: int, settings: _Settings | None, overlay: dict[str, Any]
     ) -> SimulateSettings | None:
-        base = settings.simulate if settings is not None else SimulateSettings()
         if not overlay:
-            return base
+            return settings.simulate if settings is not None else SimulateSettings()
+        # over what config.toml wrote, when valid (an invalid [simulate] is reported once)
+        written = self.simulate_section if settings is not None else {}
         try:
-            return SimulateSettings.model_validate(_deep_merge(base.model_dump(), overlay))
+            return _validate(SimulateSettings, _deep_merge(written, overlay))
         except ValidationError as error:
             self.issues.from_validation(
                 error, SimulateSettings, lambda loc: self._place(index, ("simulate", *loc))
@@ -490,21 +540,28 @@ class _Loader:
         self,
         index: int,
         config: TargetConfig,
+        used: Mapping[str, KeyPath],
         sources: Mapping[str, SourceConfig],
         actuators: Mapping[str, ActuatorConfig],
         calendar: CronCalendar,
         names: set[str],
         claimed: dict[str, str],
+        *,
+        build: bool = True,
     ) -> tuple[TargetSpec, ActuatorConfig, dict[str, SourceConfig]] | None:
+        """Check what ``config`` refers to and build its spec, unless it is the part of an
+        invalid entry (:func:`_valid_part`, ``build=False``) whose name, actuator or max may
+        be ``None``."""
         here = ("targets", index)
         ok = True
         if config.name in names:
             self.issues.add(self.path, (*here, "name"), f"target {config.name!r} is defined twice")
             ok = False
-        names.add(config.name)
+        if config.name is not None:
+            names.add(config.name)
 
         actuator = actuators.get(config.actuator)
-        if actuator is None and f"actuators:{config.actuator}" in self.invalid:
+        if config.actuator is None or f"actuators:{config.actuator}" in self.invalid:
             ok = False
         elif actuator is None:
             known = ", ".join(actuators) or "none defined"
@@ -527,7 +584,6 @@ class _Loader:
 
         bound: dict[str, SourceConfig] = {}
         metric_specs: dict[str, MetricSpec] = {}
-        used = config.metric_uses()
         for metric, path in used.items():
             source_name = config.metrics.get(metric, metric)
             source = sources.get(source_name)
@@ -565,7 +621,7 @@ class _Loader:
                 file, key, schedule.cron, schedule.end, schedule.timezone, suffix
             )
             ceiling = schedule.maximum or config.maximum
-            if schedule.minimum is not None and schedule.minimum > ceiling:
+            if schedule.minimum is not None and ceiling is not None and schedule.minimum > ceiling:
                 file, key, suffix = self._place(index, ("schedule", schedule_index, "min"))
                 self.issues.add(
                     file,
@@ -583,7 +639,7 @@ class _Loader:
             maintenance = actuator.maintenance_windows()
             applies_to = frozenset(getattr(actuator, "maintenance_applies_to", ("up", "down")))
             ok = self._check_ladder(index, config, len(ladder.tiers)) and ok
-        if not ok or actuator is None:
+        if not ok or actuator is None or not build:
             return None
         spec = TargetSpec(
             name=config.name,
@@ -596,6 +652,25 @@ class _Loader:
         )
         return spec, actuator, bound
 
+    def _check_bounds(self, index: int, part: TargetConfig) -> None:
+        """``Rule``'s own min/max/default checks, for an entry whose other keys are invalid
+        (pydantic runs a model's checks only when every key is valid)."""
+        if part.maximum is None:
+            return
+        problems = []
+        if part.minimum > part.maximum:
+            problems.append(("min", f"min ({part.minimum}) is greater than max ({part.maximum})"))
+        if part.default is not None and not part.minimum <= part.default <= part.maximum:
+            problems.append(
+                (
+                    "default",
+                    f"default ({part.default}) is outside min..max ({part.minimum}..{part.maximum})",
+                )
+            )
+        for key, message in problems:
+            file, path, suffix = self._place(index, (key,))
+            self.issues.add(file, path, message, suffix)
+
     def _check_ladder(self, index: int, config: TargetConfig, tiers: int) -> bool:
         ok = True
 
@@ -605,7 +680,7 @@ class _Loader:
             self.issues.add(file, key, message, suffix)
             ok = False
 
-        if config.maximum > tiers:
+        if config.maximum is not None and config.maximum > tiers:
             problem(
                 ("max",),
                 f"the actuator's ladder has {tiers} tiers: max is a tier position, 1..{tiers}",
@@ -628,6 +703,73 @@ class _Loader:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], raw: Mapping[str, Any]) -> M:
+    """Strict validation of what TOML wrote: ``max = "20"`` or ``max = true`` is an error,
+    not a number. The values go in as JSON, whose strict mode still takes an array for a
+    tuple and a string for an enum member or a time (TOML's dates become ISO strings)."""
+    return model.model_validate_json(json.dumps(raw, default=_iso), strict=True)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date | time):  # datetime is a date
+        return value.isoformat()
+    raise TypeError(f"not a TOML value: {type(value).__name__}")
+
+
+def _valid_part(merged: Mapping[str, Any], error: ValidationError) -> TargetConfig | None:
+    """The keys of an invalid ``[[targets]]`` entry that are valid on their own, unchecked
+    across keys, as a ``TargetConfig`` whose invalid or missing keys hold their defaults
+    (``None`` for name, actuator and max)."""
+    invalid = {detail["loc"][0] for detail in error.errors() if detail["loc"]}
+    values: dict[str, Any] = {"name": None, "actuator": None, "maximum": None}
+    for name, info in TargetConfig.model_fields.items():
+        key = info.alias or name
+        if key in merged and key not in invalid:
+            try:
+                values[name] = _field_adapter(name).validate_json(
+                    json.dumps(merged[key], default=_iso), strict=True
+                )
+            except ValidationError:  # valid only with other keys (a model-level check)
+                continue
+    return TargetConfig.model_construct(**values)
+
+
+@functools.cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(TargetConfig.model_fields[name].rebuild_annotation())
+
+
+def _written_metric_uses(merged: Mapping[str, Any]) -> dict[str, KeyPath]:
+    """``Rule.metric_uses`` of an invalid entry: every metric its rules name, valid or not."""
+    uses: dict[str, KeyPath] = {}
+    for section, key in (("track", "metric"), ("threshold", "when"), ("step", "metric")):
+        entries = merged.get(section)
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if section == "threshold" and isinstance(value, str):
+                try:
+                    value = Condition.model_validate(value).metric
+                except ValidationError:
+                    continue
+            if isinstance(value, str) and value:
+                uses.setdefault(value, (section, index, key))
+    return uses
+
+
+# a 5-field cron repeats within 28 years (the weekday cycle of leap years), so one that does
+# not fire in 36 years from a fixed day never does; fixed, so a load never reads the clock
+_CRON_HORIZON = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2060, 1, 1, tzinfo=UTC))
+
+
+def _fires(trigger: CronTrigger) -> bool:
+    bounded = copy.copy(trigger)
+    # without an end date apscheduler searches up to the year 9999 (most of a second)
+    bounded.end_date = _CRON_HORIZON[1]
+    return bounded.get_next_fire_time(None, _CRON_HORIZON[0]) is not None
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -680,6 +822,7 @@ _PLAIN_TYPES = {
     "model_attributes_type": "a table",
     "list_type": "an array",
     "tuple_type": "an array (e.g. [[key]] tables or key = [...])",
+    "finite_number": "a finite number",
 }
 
 
@@ -706,11 +849,15 @@ def _describe(detail: Any, model: type[BaseModel], loc: KeyPath) -> tuple[str, K
 
 
 def _shown(value: Any) -> str:
+    """A value as TOML spells it (``true``, not ``True``), cut short when long."""
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
-    return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}…"
 
 
 def _allowed_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:

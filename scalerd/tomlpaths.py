@@ -45,14 +45,15 @@ class TomlLines:
         self._array_tables: dict[KeyPath, int] = {}
         self._scan()
 
-    def line(self, path: Sequence[str | int]) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that is written down."""
+    def line(self, path: Sequence[str | int]) -> int:
+        """The line of ``path``, or of its nearest ancestor that is written down (line 1,
+        the document, for a top-level key that is not)."""
         key = tuple(path)
         while key:
             if key in self._lines:
                 return self._lines[key]
             key = key[:-1]
-        return None
+        return 1
 
     # --- scanning ----------------------------------------------------------------------
 
