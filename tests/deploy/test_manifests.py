@@ -154,6 +154,29 @@ def test_container_apps_yaml_and_bicep_agree() -> None:
     assert "'Microsoft.ManagedIdentity/userAssignedIdentities@" in bicep
 
 
+# the examples show sections; a config needs a target besides (none is an error)
+_A_TARGET = """
+[[sources]]
+name = "load"
+kind = "replay"
+values = [1]
+step = "60s"
+
+[[actuators]]
+name = "pool"
+kind = "recording"
+
+[[targets]]
+name = "pool"
+actuator = "pool"
+max = 2
+[[targets.track]]
+metric = "load"
+type = "total"
+target = 1
+"""
+
+
 def test_every_toml_example_in_deploy_readme_is_a_valid_config(tmp_path: Path) -> None:
     """The sovereign-cloud, CA-bundle and image examples load as they are written."""
     blocks = re.findall(r"```toml\n(.*?)```", (DEPLOY / "README.md").read_text(), flags=re.S)
@@ -161,7 +184,7 @@ def test_every_toml_example_in_deploy_readme_is_a_valid_config(tmp_path: Path) -
     assert len(azure) >= 3
     for number, block in enumerate(blocks):
         path = tmp_path / f"example-{number}.toml"
-        path.write_text(block)
+        path.write_text(block + ("" if "[[targets]]" in block else _A_TARGET))
         config = load_config(path)
         if "arm_endpoint" in block:
             cloud = config.azure.arm_endpoint
