@@ -35,19 +35,24 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 class TomlLines:
-    """The line of every key path in one TOML text (parse once, look up many)."""
+    """The line of every key path in one TOML text (scanned once, on the first look-up:
+    a valid config never pays for it)."""
 
     def __init__(self, text: str) -> None:
         self._text = text
         self._pos = 0
-        self._newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+        self._newlines: list[int] = []
         self._lines: dict[KeyPath, int] = {}
         self._array_tables: dict[KeyPath, int] = {}
-        self._scan()
+        self._scanned = False
 
     def line(self, path: Sequence[str | int]) -> int:
         """The line of ``path``, or of its nearest ancestor that is written down (line 1,
         the document, for a top-level key that is not)."""
+        if not self._scanned:
+            self._scanned = True
+            self._newlines = [match.start() for match in re.finditer("\n", self._text)]
+            self._scan()
         key = tuple(path)
         while key:
             if key in self._lines:
