@@ -200,6 +200,8 @@ def load_rule_file(path: str | Path) -> RuleFile:
 class _Include:
     file: Path
     raw: dict[str, Any]
+    # its rule keys and its [simulate] table, which a target's keys are merged over
+    parts: tuple[dict[str, Any], dict[str, Any]]
 
 
 class _Issues:
@@ -293,6 +295,7 @@ class _Loader:
         self.actuator_plugins = actuators
         self.issues = _Issues()
         self.includes: dict[int, _Include] = {}
+        self.rule_files: dict[Path, _Include | None] = {}
         self.inline: dict[int, dict[str, Any]] = {}
         # names of [[sources]] / [[actuators]] entries that are invalid (already reported):
         # a target using one is not reported again as using something undefined
@@ -394,7 +397,7 @@ class _Loader:
                     f"{registry.family} {config.name!r} is defined twice",
                 )
                 continue
-            if isinstance(config, VerticalConfig):
+            if _is_vertical(config):
                 for window_index, window in enumerate(config.maintenance_windows()):
                     self.issues.check_cron(
                         self.path,
@@ -427,7 +430,7 @@ class _Loader:
             merged, simulate_overlay = self._merge_include(index, entry)
             if merged is None:
                 continue
-            if isinstance(actuators.get(str(merged.get("actuator"))), VerticalConfig):
+            if _is_vertical(actuators.get(str(merged.get("actuator")))):
                 # a tier change takes minutes and may restart the resource: unless told
                 # otherwise, wait long before the next one
                 merged.setdefault("cooldown", VERTICAL_COOLDOWN)
@@ -466,10 +469,10 @@ class _Loader:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         inline = dict(entry)
         self.inline[index] = inline
-        overlay = inline.pop("simulate", {})
+        overlay = self._table(self.path, ("targets", index, "simulate"), inline.pop("simulate", {}))
         include = inline.get("rules")
         if include is None:
-            return inline, overlay if isinstance(overlay, dict) else {}
+            return inline, overlay
         if not isinstance(include, str):
             self.issues.add(
                 self.path,
@@ -478,31 +481,46 @@ class _Loader:
             )
             return None, {}
         file = Path(include) if Path(include).is_absolute() else self.path.parent / include
-        if not file.is_file():
-            self.issues.add(
-                self.path,
-                ("targets", index, "rules"),
-                f"rule file {include!r} not found (looked in {file.parent})",
-            )
+        if file not in self.rule_files:
+            self.rule_files[file] = self._read_rule_file(file)
+        read = self.rule_files[file]
+        if read is None:
+            if not file.is_file():
+                self.issues.add(
+                    self.path,
+                    ("targets", index, "rules"),
+                    f"rule file {include!r} not found (looked in {file.parent})",
+                )
             return None, {}
+        self.includes[index] = read
+        rule, simulate = read.parts
+        return _deep_merge(rule, inline), _deep_merge(simulate, overlay)
+
+    def _read_rule_file(self, file: Path) -> _Include | None:
+        """Parse and split an included rule file, once however many targets include it."""
+        if not file.is_file():
+            return None
         included = self.issues.parse(file)
         if included is None:
-            return None, {}
-        self.includes[index] = _Include(file, included)
+            return None
         for key in _BINDING_KEYS:
             if key in included:
                 self.issues.add(
                     file, (key,), f"'{key}' belongs in the [[targets]] entry, not in a rule file"
                 )
-        base = {
+        rule = {
             key: value
             for key, value in included.items()
             if key not in _BINDING_KEYS and key != "simulate"
         }
-        simulate = _deep_merge(
-            included.get("simulate", {}), overlay if isinstance(overlay, dict) else {}
-        )
-        return _deep_merge(base, inline), simulate
+        simulate = self._table(file, ("simulate",), included.get("simulate", {}))
+        return _Include(file, included, (rule, simulate))
+
+    def _table(self, file: Path, path: KeyPath, value: Any) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        self.issues.add(file, path, f"must be a table (got {_shown(value)})")
+        return {}
 
     def _in_section(self, section: str, index: int) -> Placer:
         return lambda loc: (self.path, (section, index, *loc), "")
@@ -634,7 +652,7 @@ class _Loader:
         ladder = None
         maintenance: tuple[Any, ...] = ()
         applies_to = frozenset({"up", "down"})
-        if isinstance(actuator, VerticalConfig):
+        if _is_vertical(actuator):
             ladder = actuator.ladder()
             maintenance = actuator.maintenance_windows()
             applies_to = frozenset(getattr(actuator, "maintenance_applies_to", ("up", "down")))
@@ -643,7 +661,7 @@ class _Loader:
             return None
         spec = TargetSpec(
             name=config.name,
-            rule=Rule.model_validate(config.model_dump(by_alias=True, exclude=set(_BINDING_KEYS))),
+            rule=_rule_of(config),
             metrics=metric_specs,
             ladder=ladder,
             maintenance=maintenance,
@@ -718,6 +736,22 @@ def _iso(value: Any) -> str:
     if isinstance(value, date | time):  # datetime is a date
         return value.isoformat()
     raise TypeError(f"not a TOML value: {type(value).__name__}")
+
+
+def _rule_of(config: TargetConfig) -> Rule:
+    """The rule part of a validated target, not validated again."""
+    fields = {name: getattr(config, name) for name in Rule.model_fields}
+    return Rule.model_construct(config.model_fields_set & set(fields), **fields)
+
+
+def _is_vertical(config: object) -> typing.TypeGuard[VerticalConfig]:
+    return _vertical(type(config))
+
+
+@functools.cache
+def _vertical(kind: type) -> bool:
+    # once per config class: a runtime Protocol check is slow, and a load makes 10,000
+    return issubclass(kind, VerticalConfig)
 
 
 def _valid_part(merged: Mapping[str, Any], error: ValidationError) -> TargetConfig | None:
