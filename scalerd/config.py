@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import gc
 import hashlib
 import json
 import re
@@ -166,7 +167,15 @@ def load_config(
 
         sources = sources or SOURCES
         actuators = actuators or ACTUATORS
-    return _Loader(Path(path), sources, actuators).load()
+    # A load makes millions of objects and no garbage cycles: the collector's full passes
+    # over them would cost 40 % of a 10,000-target load, for nothing
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Loader(Path(path), sources, actuators).load()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def load_rule_file(path: str | Path) -> RuleFile:
@@ -397,8 +406,9 @@ class _Loader:
                     f"{registry.family} {config.name!r} is defined twice",
                 )
                 continue
-            if _is_vertical(config):
-                for window_index, window in enumerate(config.maintenance_windows()):
+            vertical = _as_vertical(config)
+            if vertical is not None:
+                for window_index, window in enumerate(vertical.maintenance_windows()):
                     self.issues.check_cron(
                         self.path,
                         (section, index, "maintenance", window_index),
@@ -430,7 +440,7 @@ class _Loader:
             merged, simulate_overlay = self._merge_include(index, entry)
             if merged is None:
                 continue
-            if _is_vertical(actuators.get(str(merged.get("actuator")))):
+            if _as_vertical(actuators.get(str(merged.get("actuator")))) is not None:
                 # a tier change takes minutes and may restart the resource: unless told
                 # otherwise, wait long before the next one
                 merged.setdefault("cooldown", VERTICAL_COOLDOWN)
@@ -652,16 +662,17 @@ class _Loader:
         ladder = None
         maintenance: tuple[Any, ...] = ()
         applies_to = frozenset({"up", "down"})
-        if _is_vertical(actuator):
-            ladder = actuator.ladder()
-            maintenance = actuator.maintenance_windows()
+        vertical = _as_vertical(actuator)
+        if vertical is not None:
+            ladder = vertical.ladder()
+            maintenance = vertical.maintenance_windows()
             applies_to = frozenset(getattr(actuator, "maintenance_applies_to", ("up", "down")))
             ok = self._check_ladder(index, config, len(ladder.tiers)) and ok
         if not ok or actuator is None or not build:
             return None
         spec = TargetSpec(
             name=config.name,
-            rule=_rule_of(config),
+            rule=config,  # a Rule already: validated once, not copied
             metrics=metric_specs,
             ladder=ladder,
             maintenance=maintenance,
@@ -729,7 +740,7 @@ def _validate(model: type[M], raw: Mapping[str, Any]) -> M:
     """Strict validation of what TOML wrote: ``max = "20"`` or ``max = true`` is an error,
     not a number. The values go in as JSON, whose strict mode still takes an array for a
     tuple and a string for an enum member or a time (TOML's dates become ISO strings)."""
-    return model.model_validate_json(json.dumps(raw, default=_iso), strict=True)
+    return model.model_validate_json(_JSON.encode(raw), strict=True)
 
 
 def _iso(value: Any) -> str:
@@ -738,20 +749,22 @@ def _iso(value: Any) -> str:
     raise TypeError(f"not a TOML value: {type(value).__name__}")
 
 
-def _rule_of(config: TargetConfig) -> Rule:
-    """The rule part of a validated target, not validated again."""
-    fields = {name: getattr(config, name) for name in Rule.model_fields}
-    return Rule.model_construct(config.model_fields_set & set(fields), **fields)
+# TOML values hold no cycles, and the text is read back at once: no checks, no spaces
+_JSON = json.JSONEncoder(
+    default=_iso, check_circular=False, ensure_ascii=False, separators=(",", ":")
+)
 
 
-def _is_vertical(config: object) -> typing.TypeGuard[VerticalConfig]:
-    return _vertical(type(config))
+def _as_vertical(config: object) -> VerticalConfig | None:
+    """``config`` if it scales along a ladder of tiers. Decided once per config class: a
+    runtime Protocol check is slow, and a large config makes 10,000 of them."""
+    kind = type(config)
+    if kind not in _VERTICAL:
+        _VERTICAL[kind] = isinstance(config, VerticalConfig)
+    return typing.cast(VerticalConfig, config) if _VERTICAL[kind] else None
 
 
-@functools.cache
-def _vertical(kind: type) -> bool:
-    # once per config class: a runtime Protocol check is slow, and a load makes 10,000
-    return issubclass(kind, VerticalConfig)
+_VERTICAL: dict[type, bool] = {}
 
 
 def _valid_part(merged: Mapping[str, Any], error: ValidationError) -> TargetConfig | None:
@@ -765,7 +778,7 @@ def _valid_part(merged: Mapping[str, Any], error: ValidationError) -> TargetConf
         if key in merged and key not in invalid:
             try:
                 values[name] = _field_adapter(name).validate_json(
-                    json.dumps(merged[key], default=_iso), strict=True
+                    _JSON.encode(merged[key]), strict=True
                 )
             except ValidationError:  # valid only with other keys (a model-level check)
                 continue

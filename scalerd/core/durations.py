@@ -83,6 +83,7 @@ def _coerce(value: Any) -> Any:
     raise ValueError(f"a duration must be a string such as '30s', got {type(value).__name__}")
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(value: timedelta) -> str:
     """The shortest ``1h30m``-style spelling (used in summaries and audit records)."""
     total = value.total_seconds()
