@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
 from .audit import AuditRecord, last_record, render_explanation, render_table
 from .config import Config, load_config
-from .core import parse_duration
+from .core import format_duration, parse_duration
 from .errors import ConfigError
 from .importers.command import add_arguments as add_import_arguments
 from .simulate.command import add_arguments as add_simulate_arguments
@@ -26,6 +26,9 @@ from .simulate.command import add_arguments as add_simulate_arguments
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "config.toml"
+# how long ``run --once`` follows the operations it started: an Azure SQL or Redis scale
+# takes minutes, and a CI job should not hang for an hour on one
+DEFAULT_WAIT = timedelta(minutes=3)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -65,6 +68,15 @@ def _load(path: str) -> Config | None:
         return None
 
 
+def _wait_duration(text: str) -> timedelta:
+    if text.strip() == "0":
+        return timedelta(0)
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from .daemon.app import Daemon
     from .logs import configure_logging
@@ -81,8 +93,22 @@ def _run(args: argparse.Namespace) -> int:
             if not args.once:
                 await daemon.serve()
                 return 0
-            records = await daemon.run_once()
+            records = await daemon.run_once(wait=args.wait.total_seconds())
+            in_flight = {
+                name: runtime.stored.operation
+                for name, runtime in daemon.runtimes.items()
+                if runtime.stored.operation is not None
+            }
         Console().print(render_table(records))
+        for record in records:
+            if record.action == "failed" and record.operation is not None:
+                print(f"{record.target}: operation failed: {record.error}", file=sys.stderr)
+        for name, operation in in_flight.items():
+            print(
+                f"{name}: operation {operation.operation} still in flight after "
+                f"{format_duration(args.wait)}; the next run follows it",
+                file=sys.stderr,
+            )
         return 1 if any(record.action == "failed" for record in records) else 0
 
     return asyncio.run(main())
@@ -191,6 +217,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--once", action="store_true", help="evaluate every target once, act, audit, and exit"
+    )
+    run.add_argument(
+        "--wait",
+        type=_wait_duration,
+        default=DEFAULT_WAIT,
+        metavar="DURATION",
+        help="with --once: follow the operations it started (and earlier ones) for at most "
+        "this long, e.g. 5m; 0 does not wait (default: 3m)",
     )
     run.add_argument(
         "--dry-run", action="store_true", help="decide and audit, but never change anything"

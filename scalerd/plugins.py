@@ -36,6 +36,8 @@ __all__ = [
     "Applied",
     "BuildContext",
     "Fence",
+    "FollowsOperations",
+    "OperationOutcome",
     "Plugin",
     "PluginConfig",
     "Registry",
@@ -99,6 +101,9 @@ class Applied:
 
     operation: str | None = None
     notes: tuple[str, ...] = ()
+    # how any process can follow ``operation`` to its end (an Azure continuation token);
+    # with it the daemon stores the operation and counts the change only once it succeeded
+    resume: str | None = None
 
 
 class Actuator(Protocol):
@@ -129,6 +134,28 @@ class Fence:
 # the fence of the evaluation under way in this task (None outside a cluster): the state
 # store saves only under it, and an actuator that can hand it to the resource does
 CURRENT_FENCE: ContextVar[Fence | None] = ContextVar("scalerd_current_fence", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationOutcome:
+    """How a long-running operation ended: ``code`` (the platform's) is None on success."""
+
+    operation: str
+    code: str | None = None
+    message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code is None
+
+
+@runtime_checkable
+class FollowsOperations(Protocol):
+    """An actuator whose changes run on as long-running operations after ``apply``."""
+
+    async def outcome(self, operation: str, resume: str) -> OperationOutcome:
+        """Wait for ``operation`` to end and say how; ``resume`` (``Applied.resume``) picks
+        it up in a process that did not start it. Never raises for a failed operation."""
 
 
 @dataclass

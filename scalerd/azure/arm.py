@@ -12,19 +12,23 @@ and is the ``Actuator`` the daemon holds. Its contract:
     (the id at the end of its ``Azure-AsyncOperation``/``Location`` URL, else the PATCH's
     ``x-ms-request-id``), or the resource's own state (``provisioningState=Updating``) for
     a change started elsewhere or before a restart. The core holds meanwhile.
-    **After an operation it started has failed**, ``current()`` reads the resource, then
-    raises ``ActuatorError(code=<Azure's error code>)`` once; the daemon audits that tick as
-    ``failed``. The next tick reads afresh and may act again.
 
 ``apply(decision)``
     Reads the resource again (never a blind write), and raises
     ``ActuatorError(code="OperationInFlight")`` if a change is in progress. If nothing
     differs it writes nothing and says so in ``Applied.notes``. Otherwise it sends one
     PATCH holding only the fields that change and returns once Azure has accepted it:
-    ``Applied(operation=<id>, notes=...)``; the operation is followed in the background
-    (``operations.py``). A rejected PATCH raises ``ActuatorError(code=...)``; one skipped to
-    honour Azure's Retry-After or scalerd's write budget raises ``Throttled``. The SDK
-    never repeats a PATCH, so a write that timed out is settled by the next read.
+    ``Applied(operation=<id>, notes=..., resume=<continuation token>)``; the operation is
+    followed in the background (``operations.py``). A rejected PATCH raises
+    ``ActuatorError(code=...)``; one skipped to honour Azure's Retry-After or scalerd's
+    write budget raises ``Throttled``. The SDK never repeats a PATCH, so a write that timed
+    out is settled by the next read.
+
+``outcome(operation, resume)``
+    Waits for the operation to end, following it from its continuation token if this
+    process did not start it, and returns ``OperationOutcome``: success, or Azure's error
+    code and message (with where the resource stands now, read afresh). The daemon stores
+    the operation and audits its end as a record of its own (``scalerd.daemon.operations``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import IO, Any, Generic, Protocol, TypeVar
@@ -42,8 +46,8 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.polling import AsyncLROPoller
 
 from ..core.model import Capacity, Decision
-from ..errors import ActuatorError, OperationFailed
-from ..plugins import Applied
+from ..errors import ActuatorError
+from ..plugins import Applied, OperationOutcome
 from ..redact import redact
 from .clients import AzureClients, arm_scope
 from .ids import ResourceId
@@ -106,13 +110,6 @@ class ArmActuator(Generic[R]):
         resource, label = self._resource, self._resource.label
         session = self._caller.session()
         state = await session.read(self._scope, resource.read, f"read {label}")
-        failure = self._operations.take_failure()
-        if failure is not None:
-            message = (
-                f"{label}: operation {failure.operation} failed: {failure.fault}; "
-                f"it is at {resource.describe(state)} now"
-            )
-            raise OperationFailed(redact(message), failure.fault.code, failure.operation)
         provisioned, ready = await session.read(
             self._scope, lambda: resource.capacity(state), f"read the capacity of {label}"
         )
@@ -148,10 +145,28 @@ class ArmActuator(Generic[R]):
         if poller.status().lower() == "succeeded":  # applied at once: nothing to follow
             return Applied(notes=change.notes)
         operation = accepted.operation_id()
-        self._operations.follow(
-            operation, poller, lambda token: resource.begin(change.body, continuation_token=token)
-        )
-        return Applied(operation, change.notes)
+        self._operations.follow(operation, poller, self._resume)
+        return Applied(operation, change.notes, _continuation_token(poller))
+
+    async def outcome(self, operation: str, resume: str) -> OperationOutcome:
+        fault = await self._operations.outcome(operation, resume, self._resume)
+        if fault is None:
+            return OperationOutcome(operation)
+        label = self._resource.label
+        message = f"{label}: operation {operation} failed: {fault}"
+        try:
+            state = await self._caller.session().read(
+                self._scope, self._resource.read, f"read {label}"
+            )
+        except Exception:  # the failure is what matters; where it stands is a courtesy
+            pass
+        else:
+            message += f"; it is at {self._resource.describe(state)} now"
+        return OperationOutcome(operation, fault.code, redact(message))
+
+    def _resume(self, token: str) -> Awaitable[AsyncLROPoller[Any]]:
+        # with a continuation token the SDK sends nothing: the body is not used
+        return self._resource.begin({}, continuation_token=token)
 
     async def settled(self) -> None:
         """Return once the operation this actuator follows has ended: for a shutdown that
@@ -161,6 +176,15 @@ class ArmActuator(Generic[R]):
     async def aclose(self) -> None:
         """Stop following an operation; the clients belong to ``AzureClients``."""
         await self._operations.aclose()
+
+
+def _continuation_token(poller: AsyncLROPoller[Any]) -> str | None:
+    """The token that lets another process follow the operation; None if the SDK cannot
+    make one (a response it cannot write as JSON): the change is then followed here only."""
+    try:
+        return poller.continuation_token()
+    except (TypeError, ValueError):
+        return None
 
 
 class _Acceptance:

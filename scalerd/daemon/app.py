@@ -51,6 +51,7 @@ from ..plugins import Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
 from .outage import Outage
+from .operations import OperationWatch
 from .server import build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
@@ -109,6 +110,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._started_at = self.clock.now()
+        self.operations = OperationWatch(lambda name: self.runtimes.get(name))
 
     # --- lifetime -------------------------------------------------------------------------
 
@@ -157,6 +159,7 @@ class Daemon:
 
     async def aclose(self) -> None:
         await self._stop_loops()
+        await self.operations.aclose()
         for _, source in self._plugins.sources.values():
             await _close(source)
         for _, actuator in self._plugins.actuators.values():
@@ -166,17 +169,43 @@ class Daemon:
 
     # --- running --------------------------------------------------------------------------
 
-    async def run_once(self) -> list[AuditRecord]:
-        """Evaluate every target once (concurrently), act, audit; the records in order."""
+    async def run_once(self, wait: float = 0.0) -> list[AuditRecord]:
+        """Evaluate every target once (concurrently), act, audit; the records in order.
+
+        Operations in flight, stored by an earlier run or started by this one, are
+        followed for at most ``wait`` seconds in all; the records of those that end come
+        first (earlier ones) and last (this run's). What is still in flight stays stored.
+        """
+        context = self._tick_context()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        settled_before = await self._settle_operations(context, wait)
         records = await asyncio.gather(
-            *(evaluate(runtime, self._tick_context()) for runtime in self.runtimes.values())
+            *(evaluate(runtime, context) for runtime in self.runtimes.values())
         )
+        settled_after = await self._settle_operations(context, deadline - loop.time())
         await self.audit.flush()
-        return list(records)
+        return [*settled_before, *records, *settled_after]
+
+    async def _settle_operations(self, context: TickContext, wait: float) -> list[AuditRecord]:
+        if wait <= 0:  # not even started: nothing may settle behind the caller's back
+            return []
+        self._follow_operations(context)
+        return await self.operations.wait(wait)
+
+    def _follow_operations(self, context: TickContext) -> None:
+        for runtime in self.runtimes.values():
+            self.operations.follow(runtime, context)
+
+    async def _evaluate(self, runtime: TargetRuntime, context: TickContext) -> AuditRecord:
+        record = await evaluate(runtime, context)
+        self.operations.follow(runtime, context)  # one it started, or found stored
+        return record
 
     async def serve(self) -> None:
         """Run until ``stop()`` (SIGTERM/SIGINT): HTTP server, loops, config watch."""
         await self._start_server()
+        self._follow_operations(self._tick_context())
         self._start_loops()
         self._install_signal_handlers()
         watcher = asyncio.create_task(self._watch_config(), name="scalerd-config-watch")
@@ -470,7 +499,7 @@ class Daemon:
         for runtime in self.runtimes.values():
             loop = TargetLoop(
                 runtime.name,
-                lambda runtime=runtime: evaluate(runtime, context),  # type: ignore[misc]
+                lambda runtime=runtime: self._evaluate(runtime, context),  # type: ignore[misc]
                 runtime.target.spec.rule.interval.total_seconds(),
                 jitter,
             )

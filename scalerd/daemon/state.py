@@ -106,6 +106,21 @@ class InFlight:
     tier: str | None = None
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls, decision: Decision, operation: str, resume: str, notes: tuple[str, ...]
+    ) -> InFlight:
+        return cls(
+            operation,
+            resume,
+            decision.at,
+            decision.current.provisioned,
+            decision.desired,
+            decision.cooldown.total_seconds(),
+            decision.tier,
+            notes,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StoredTarget:

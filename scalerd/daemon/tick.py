@@ -33,7 +33,7 @@ from ..plugins import Actuator, Applied, Source
 from ..redact import redact
 from .metrics import DaemonMetrics
 from .outage import Outage
-from .state import Pending, StateStore, StoredTarget
+from .state import InFlight, Pending, StateStore, StoredTarget
 
 __all__ = ["TargetRuntime", "TickContext", "evaluate", "recover_pending"]
 
@@ -89,6 +89,9 @@ async def evaluate(runtime: TargetRuntime, ctx: TickContext) -> AuditRecord:
         except Exception as problem:  # the actuator could not say: record it, decide nothing
             record = _record_without_decision(runtime, ctx, now, started, problem)
         else:
+            if capacity.operation is None and runtime.stored.operation is not None:
+                # not yet seen to end: hold until its outcome is audited
+                capacity = replace(capacity, operation=runtime.stored.operation.operation)
             record = await _decide_and_act(runtime, ctx, now, started, capacity, observations)
         await ctx.audit.emit(record)
         runtime.last_record = record
@@ -149,7 +152,14 @@ async def _decide_and_act(
                 action, error = "failed", _describe(problem)
             else:
                 action = "scaled"
-                state = record_applied(spec, state, decision, now)
+                if applied.operation is not None and applied.resume is not None:
+                    # it counts (cooldowns, rate limits) once it succeeded: see operations.py
+                    in_flight = InFlight.of(
+                        decision, applied.operation, applied.resume, applied.notes
+                    )
+                    runtime.stored = replace(runtime.stored, operation=in_flight)
+                else:
+                    state = record_applied(spec, state, decision, now)
     notes = list(applied.notes)
     unsaved = await _save(runtime, ctx, state, None, planned.id)
     if unsaved is not None and action != "skipped":

@@ -13,7 +13,6 @@ import pytest
 from fakes.azure_env import SUB
 from fakes.azure_fake import ArmError, FakeAzure, FakeCredential
 
-from scalerd.azure.arm import ArmActuator
 from scalerd.clock import ManualClock
 from scalerd.daemon.app import Daemon
 
@@ -222,7 +221,7 @@ cooldown = "5m"
 """
 
 
-async def test_a_failed_operation_is_audited_failed_and_the_next_tick_reads_first(
+async def test_a_failed_operation_is_audited_failed_and_the_next_run_tries_again(
     fake: FakeAzure, tmp_path: Path
 ) -> None:
     clock = ManualClock()
@@ -238,27 +237,24 @@ async def test_a_failed_operation_is_audited_failed_and_the_next_tick_reads_firs
     )
 
     async with Daemon(config, clock=clock, azure_credential=FakeCredential()) as daemon:
-        actuator = daemon.runtimes["orders-db"].actuator
-        assert isinstance(actuator, ArmActuator)
-        (started,) = await daemon.run_once()
-        await actuator.settled()
-        clock.advance(60)
-        (failed,) = await daemon.run_once()
+        started, failed = await daemon.run_once(wait=60)
         fake.set_lro("azure-async-operation")
         seen = len(fake.calls("arm"))
-        clock.advance(6 * 60)  # past the cooldown of the first attempt
-        (again,) = await daemon.run_once()
+        clock.advance(60)  # well within the 5 minutes a scale-out would cool down for
+        (again, confirmed) = await daemon.run_once(wait=60)
 
     assert started.action == "scaled"
     assert started.operation is not None
     assert failed.action == "failed"
+    assert failed.prev == started.id
     assert failed.error == (
         "DatabaseScaleFailed: SQL database 'orders': operation "
         f"{started.operation} failed: DatabaseScaleFailed: no capacity in eastus; it is at "
         "GP_Gen5_2 now"
     )
     assert failed.operation == started.operation
-    assert again.action == "scaled"
+    assert again.action == "scaled"  # no cooldown from the change that failed
+    assert confirmed.action == "scaled" and confirmed.operation == again.operation
     database = [r.method for r in fake.calls("arm")[seen:] if r.path.endswith("/databases/orders")]
     assert database[:3] == ["GET", "GET", "PATCH"]  # current(), then apply() reads before writing
 
@@ -297,10 +293,14 @@ async def test_the_command_itself_against_the_fake(fake: FakeAzure, tmp_path: Pa
     records = [
         json.loads(line) for line in (tmp_path / "audit" / "audit.jsonl").read_text().splitlines()
     ]
-    assert sorted((r["target"], r["action"]) for r in records) == [
-        ("cache", "scaled"),
-        ("orders-db", "scaled"),
-        ("pg", "held"),
-        ("web", "scaled"),
+    # it waited for the three operations: each change is confirmed by a record of its own
+    assert sorted((r["target"], r["action"], r["current"] is None) for r in records) == [
+        ("cache", "scaled", False),
+        ("cache", "scaled", True),
+        ("orders-db", "scaled", False),
+        ("orders-db", "scaled", True),
+        ("pg", "held", False),
+        ("web", "scaled", False),
+        ("web", "scaled", True),
     ]
     assert "emulator-token" not in out.decode() + err.decode()
