@@ -50,8 +50,8 @@ from ..errors import ConfigError, ConfigIssue
 from ..plugins import Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
-from .outage import Outage
 from .operations import OperationWatch
+from .outage import Outage
 from .server import build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget

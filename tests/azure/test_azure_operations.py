@@ -23,7 +23,8 @@ from scalerd.azure.arm import ArmActuator
 from scalerd.clock import ManualClock
 from scalerd.core import ScaleEvent
 from scalerd.daemon.app import Daemon
-from scalerd.daemon.state import FileStateStore, StoredTarget
+from scalerd.daemon.sqlite_state import SqliteStateStore
+from scalerd.daemon.state import StoredTarget
 
 MINUTE = timedelta(minutes=1)
 SERVER = (
@@ -88,7 +89,12 @@ def records(folder: Path) -> list[dict[str, Any]]:
 
 
 async def stored(folder: Path) -> StoredTarget:
-    return (await FileStateStore(folder / "state" / "state.json").load_all())["pg"]
+    """The target as the default state store keeps it."""
+    store = SqliteStateStore(folder / "state" / "state.db")
+    try:
+        return (await store.load_all())["pg"]
+    finally:
+        await store.aclose()
 
 
 async def run_once(config: Path, *extra: str) -> tuple[int, str]:
@@ -200,6 +206,28 @@ async def test_a_restarted_daemon_follows_the_stored_operation_to_its_end(
         assert (evaluated.action, evaluated.not_scaled_reason) == ("held", "CooldownActive")
         assert len(fake.calls("arm", "PATCH")) == 1
         assert retried == []
+
+
+async def test_the_serving_daemon_follows_its_operation_in_the_background(
+    fake: FakeAzure, tmp_path: Path
+) -> None:
+    config = busy_server(fake, tmp_path, datetime.now(UTC))
+    config.write_text(config.read_text() + "\n[daemon]\njitter = 0\nwatch_config = false\n")
+    fake.set_lro("azure-async-operation", polls=2)
+
+    async with Daemon(config, listen="127.0.0.1:0", azure_credential=FakeCredential()) as daemon:
+        serving = asyncio.create_task(daemon.serve())
+        runtime = daemon.runtimes["pg"]
+        async with asyncio.timeout(30):
+            while runtime.last_record is None or runtime.last_record.current is not None:
+                await asyncio.sleep(0.02)  # the first evaluation, then the operation's end
+        daemon.stop()
+        await serving
+
+    started, confirmed = records(tmp_path)
+    assert (started["action"], confirmed["action"]) == ("scaled", "scaled")
+    assert (confirmed["operation"], confirmed["prev"]) == (started["operation"], started["id"])
+    assert (await stored(tmp_path)).operation is None
 
 
 @pytest.mark.parametrize("style", ["azure-async-operation", "location", "provisioning-state"])
