@@ -74,8 +74,8 @@ def main() -> int:
             scores, _ = results[(preset.stem, trace)]
             versus = f"{scores.cost_replica_seconds / baseline:.3f}"
             cells = score_cells(scores)
-            rows.append([short_name(trace), preset.stem, cells[0], versus, *cells[1:]])
-    headers = ("trace", "preset", SCORE_HEADERS[0], f"cost/{BASELINE}", *SCORE_HEADERS[1:])
+            rows.append([short_name(trace), preset.stem, *cells[:2], versus, *cells[2:]])
+    headers = ("trace", "preset", *SCORE_HEADERS[:2], f"cost/{BASELINE}", *SCORE_HEADERS[2:])
     print(f"every trace scaled so that its peak needs {args.peak_replicas} replicas\n")
     print(format_table(headers, rows, text_columns=2))
     slowest_key, (_, slowest) = max(results.items(), key=lambda item: item[1][1])

@@ -53,8 +53,11 @@ def plot_timeline(timeline: Timeline, scores: Scores, title: str, path: Path) ->
 
 def _headline(scores: Scores) -> str:
     ratio = "n/a" if scores.cost_ratio_to_limit is None else f"{scores.cost_ratio_to_limit:.2f}"
+    to_oracle = (
+        "n/a" if scores.cost_ratio_to_oracle is None else f"{scores.cost_ratio_to_oracle:.2f}"
+    )
     return (
-        f"cost {ratio}x the clairvoyant limit, under-provisioned "
+        f"cost {to_oracle}x the oracle ({ratio}x the per-tick need), under-provisioned "
         f"{scores.underprovisioned_fraction:.1%} of the time, {scores.scale_actions} scale "
         f"actions ({scores.reversals} reversals)"
     )

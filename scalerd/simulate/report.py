@@ -10,6 +10,7 @@ __all__ = ["SCORE_HEADERS", "format_table", "score_cells"]
 
 SCORE_HEADERS = (
     "cost/limit",
+    "cost/oracle",
     "under-prov time",
     "unserved work",
     "actions",
@@ -21,8 +22,10 @@ SCORE_HEADERS = (
 def score_cells(scores: Scores) -> list[str]:
     """One row's cells, in the order of :data:`SCORE_HEADERS`."""
     ratio, unserved = scores.cost_ratio_to_limit, scores.unserved_fraction
+    to_oracle = scores.cost_ratio_to_oracle
     return [
         "n/a" if ratio is None else f"{ratio:.3f}",
+        "n/a" if to_oracle is None else f"{to_oracle:.3f}",
         f"{scores.underprovisioned_fraction:.2%}",
         "n/a" if unserved is None else f"{unserved:.3%}",
         str(scores.scale_actions),

@@ -61,6 +61,8 @@ class Timeline:
     # ticks at which a metric failed (stale, missing, invalid). The model is built so that
     # this stays 0; anything else means the replay is not measuring what the rules expect.
     metric_failures: int
+    # whole ticks from asking for a replica to its serving (what the oracle looks ahead)
+    startup_ticks: int = 0
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -185,4 +187,5 @@ def simulate(scenario: Scenario, trace: Trace) -> Timeline:
         provisioned=provisioned,
         ready=ready,
         metric_failures=failures,
+        startup_ticks=scenario.startup_ticks,
     )

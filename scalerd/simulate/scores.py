@@ -4,8 +4,13 @@ Nothing here looks at decisions or at the model's insides: a score is a sum over
 ``timeline.csv``, so anyone can recompute ``summary.json`` from the CSV.
 
 * cost — replica-seconds provisioned (starting replicas are paid for too);
-* limit — the clairvoyant schedule's cost: at every tick exactly the replicas the tick's
-  demand needs, ready at once; ``cost_ratio_to_limit`` is cost over limit;
+* limit — the per-tick need: at every tick exactly the replicas the tick's demand needs,
+  ready at once; ``cost_ratio_to_limit`` is cost over limit. No scaler can reach it when
+  replicas take time to start;
+* oracle — the best any scaler can do (DESIGN.md §6): the clairvoyant that at each tick
+  provisions for the largest demand from then until one startup and one tick later,
+  ``ceil(max demand over [t, t + startup + interval] / capacity)``;
+  ``cost_ratio_to_oracle`` is cost over that;
 * under-provisioned seconds — ticks with demand > ready x capacity, and the work that
   ready capacity left unserved (also as a fraction of all the work demanded, which
   compares across capacity models);
@@ -16,6 +21,8 @@ Nothing here looks at decisions or at the model's insides: a score is a sum over
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
@@ -23,7 +30,7 @@ from typing import Any
 from .model import need
 from .run import Timeline
 
-__all__ = ["REVERSAL_WINDOW", "Scores", "scale_actions", "score"]
+__all__ = ["REVERSAL_WINDOW", "Scores", "oracle", "scale_actions", "score"]
 
 REVERSAL_WINDOW = 600.0
 
@@ -33,6 +40,8 @@ class Scores:
     cost_replica_seconds: float
     limit_replica_seconds: float
     cost_ratio_to_limit: float | None
+    oracle_replica_seconds: float
+    cost_ratio_to_oracle: float | None
     underprovisioned_seconds: float
     underprovisioned_fraction: float
     unserved_work: float
@@ -60,6 +69,7 @@ def score(timeline: Timeline) -> Scores:
     interval, capacity = timeline.interval, timeline.capacity
     cost = sum(timeline.provisioned) * interval
     limit = sum(need(demand, capacity) for demand in timeline.demand) * interval
+    best = sum(oracle(timeline.demand, capacity, timeline.startup_ticks)) * interval
     short_ticks = 0
     unserved = 0.0
     work = sum(timeline.demand) * interval
@@ -72,6 +82,8 @@ def score(timeline: Timeline) -> Scores:
         cost_replica_seconds=cost,
         limit_replica_seconds=limit,
         cost_ratio_to_limit=round(cost / limit, 6) if limit else None,
+        oracle_replica_seconds=best,
+        cost_ratio_to_oracle=round(cost / best, 6) if best else None,
         underprovisioned_seconds=short_ticks * interval,
         underprovisioned_fraction=round(short_ticks / len(timeline), 6),
         unserved_work=round(unserved, 6),
@@ -80,6 +92,26 @@ def score(timeline: Timeline) -> Scores:
         reversals=_reversals(actions, interval),
         max_provisioned=max(timeline.provisioned),
     )
+
+
+def oracle(demand: Sequence[float], capacity: float, startup_ticks: int) -> list[int]:
+    """The clairvoyant's replicas per tick: what the largest demand of ticks ``t`` to
+    ``t + startup_ticks + 1`` needs (the window [t, t + startup + interval] on the tick
+    grid; demand holds for a tick). A sliding maximum, so it is linear in the ticks."""
+    ahead = startup_ticks + 1
+    window: deque[int] = deque()  # indices of decreasing demand
+    replicas = [0] * len(demand)
+    for index in range(len(demand) + ahead):
+        if index < len(demand):
+            while window and demand[window[-1]] <= demand[index]:
+                window.pop()
+            window.append(index)
+        tick = index - ahead
+        if tick >= 0:
+            while window[0] < tick:
+                window.popleft()
+            replicas[tick] = need(demand[window[0]], capacity)
+    return replicas
 
 
 def _reversals(actions: list[tuple[int, int]], interval: float) -> int:

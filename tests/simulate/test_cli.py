@@ -76,7 +76,11 @@ def recompute(rows: list[dict[str, str]], summary: dict[str, Any]) -> dict[str, 
     reversals = sum(
         1 for (t0, up0), (t1, up1) in pairwise(actions) if up0 != up1 and t1 - t0 <= 600
     )
+    # the oracle: at each tick, the largest demand of that tick and the startup + 1 after it
+    ahead = round(summary["parameters"]["startup_effective_seconds"] / interval) + 1
+    oracle = [math.ceil(max(demand[i : i + ahead + 1]) / capacity) for i in range(len(demand))]
     return {
+        "oracle_replica_seconds": sum(oracle) * interval,
         "cost_replica_seconds": sum(provisioned) * interval,
         "limit_replica_seconds": sum(math.ceil(d / capacity) for d in demand) * interval,
         "underprovisioned_seconds": len(short) * interval,
@@ -96,6 +100,15 @@ def test_summary_agrees_with_the_timeline_on_a_trace_it_has_never_seen(tmp_path:
     assert {key: summary[key] for key in expected} == expected
     assert summary["cost_ratio_to_limit"] == pytest.approx(
         expected["cost_replica_seconds"] / expected["limit_replica_seconds"], abs=1e-6
+    )
+    assert summary["cost_ratio_to_oracle"] == pytest.approx(
+        expected["cost_replica_seconds"] / expected["oracle_replica_seconds"], abs=1e-6
+    )
+    # the oracle pays for the startup it looks ahead: between the per-tick need and the cost
+    assert (
+        expected["limit_replica_seconds"]
+        < expected["oracle_replica_seconds"]
+        < expected["cost_replica_seconds"]
     )
     assert summary["scale_actions"] > 0  # the trace exercises the rules
 
