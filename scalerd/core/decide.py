@@ -35,6 +35,7 @@ from .model import (
     NotScaled,
     Observation,
     Reason,
+    Recommendation,
     ScaleEvent,
     Step,
     TargetState,
@@ -89,6 +90,10 @@ def decide(
     # decides, so they are warm when the rules take over again
     pacing = rule.pacing
     recommendations = state.recommendations
+    if not recommendations and pacing is not None:
+        # Kubernetes: a target seen for the first time records its current capacity as a
+        # recommendation, so it does not scale in before its scale-down window has passed
+        recommendations = (Recommendation(now, current),)
     stabilized: Reason | None = None
     if not total_failure and pacing is not None:
         _, recommendations, stabilized = stabilize(value, current, recommendations, pacing, now)

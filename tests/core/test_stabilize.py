@@ -110,3 +110,22 @@ def test_reason_names_direction() -> None:
     rules = behavior()
     assert stabilize(7, 5, (), rules, NOW)[2].code is Step.SCALE_UP_STABILIZED
     assert stabilize(3, 5, (), rules, NOW)[2].code is Step.SCALE_DOWN_STABILIZED
+
+
+def test_a_target_seen_for_the_first_time_waits_out_its_scale_down_window() -> None:
+    """Kubernetes records the current replicas as the first recommendation of a new HPA
+    (``a.recommendations[key] = [{currentReplicas, now}]``): 5 replicas at 42 % of a 70 %
+    target ask for 3, and the HPA holds 5 for its 300 s window before going down."""
+    from .build import Run, rule, target
+
+    spec = target(
+        rule(min=1, max=10, track=[{"metric": "cpu", "type": "utilization", "target": 70}])
+    )
+    run = Run(spec, 5)
+    first = run.tick(0, cpu=42)
+    assert (first.recommended, first.desired) == (3, 5)
+    assert first.not_scaled_reason == "StabilizationWindow"
+    assert run.tick(285, cpu=42).desired == 5  # the first sight is still in the window
+    assert run.tick(300, cpu=42).desired == 3  # strictly older than now - 300 s: it is out
+    # scale-up is not held: the scale-up window is 0 s
+    assert Run(spec, 5).tick(0, cpu=98).desired == 7
