@@ -61,6 +61,7 @@ def decide(
     controls = state.controls.active(now)
 
     samples, failures = ingest(state.samples, observations, target.retention, now)
+    state = replace(state, ready_history=_log_ready(state.ready_history, capacity, target, now))
     bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
     if schedule_reason is not None:
         steps.append(replace(schedule_reason, before=current, after=current))
@@ -220,6 +221,21 @@ def record_scale(
             scale_out_base=state.scale_out_base if cooling else before,
         )
     return replace(state, events=events, scale_in_cooldown_until=until)
+
+
+def _log_ready(
+    history: tuple[tuple[datetime, int], ...], capacity: Capacity, target: TargetSpec, now: datetime
+) -> tuple[tuple[datetime, int], ...]:
+    """The ready count's change points, as far back as samples are kept (and the one in
+    force at that cutoff)."""
+    ready = min(capacity.ready, capacity.provisioned)
+    if not history or history[-1][1] != ready:
+        history = (*history, (now, ready))
+    cutoff = now - target.retention
+    start = 0
+    while start + 1 < len(history) and history[start + 1][0] <= cutoff:
+        start += 1
+    return history[start:]
 
 
 def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, raw: int) -> Reason:

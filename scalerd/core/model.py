@@ -149,6 +149,9 @@ class TargetState:
     # if none has been seen yet, when inactivity was first seen)
     last_active_at: datetime | None = None
     controls: Controls = field(default_factory=Controls)
+    # (since, ready replicas) at each change of the ready count, as long as samples are
+    # kept: a metric sample describes the replicas that were ready when it was measured
+    ready_history: tuple[tuple[datetime, int], ...] = ()
 
     def with_controls(self, controls: Controls) -> TargetState:
         return replace(self, controls=controls)

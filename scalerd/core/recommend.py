@@ -96,13 +96,20 @@ def _within(ratio: float, tolerance: Tolerance) -> bool:
 
 
 def track_replicas(
-    track: Track, value: float, capacity: Capacity, tolerance: Tolerance
+    track: Track,
+    value: float,
+    capacity: Capacity,
+    tolerance: Tolerance,
+    reported: int | None = None,
 ) -> tuple[int, bool, str]:
     """The HPA replica calculator for one metric: (replicas, within tolerance, arithmetic).
 
-    ``utilization`` and ``average`` values are averages over the *ready* replicas. Replicas
-    still starting count as 0 % of target when scaling up and as 100 % when scaling down,
-    so a scale-up under way is not asked for twice.
+    ``utilization`` and ``average`` values are averages over the replicas that were ready
+    when the value was measured (``reported``; default: those ready now). Replicas still
+    starting count as 0 % of target when scaling up and as 100 % when scaling down (the
+    HPA's missing pods), so a scale-up under way is not asked for twice. Replicas that
+    became ready after the measurement are the HPA's unready pods (its CPU-initialisation
+    rule): 0 % when scaling up, left out when scaling down.
     """
     provisioned = capacity.provisioned
     target = track.target
@@ -120,36 +127,57 @@ def track_replicas(
         desired = math.ceil(value / target)
         return desired, False, f"ratio {ratio:.3f}; ceil({value:g} / {target:g}) = {desired}"
 
-    ready = min(capacity.ready, provisioned)
+    ready_now = min(capacity.ready, provisioned)
+    ready = ready_now if reported is None else min(reported, ready_now)
     if ready == 0:
         return provisioned, True, "no ready replica reports the metric: hold"
     ratio = value / target
-    if ready == provisioned:
+    starting = provisioned - ready_now
+    unready = ready_now - ready  # ready since the measurement: not in it
+    scale_up_with_unready = unready > 0 and ratio > 1.0
+    if starting == 0 and not scale_up_with_unready:
         if _within(ratio, tolerance):
             return provisioned, True, f"ratio {value:g} / {target:g} = {ratio:.3f} within tolerance"
         desired = math.ceil(ratio * ready)
         return desired, False, f"ceil({ready} x {value:g} / {target:g}) = {desired}"
 
-    starting = provisioned - ready
+    notes = []
     if ratio > 1.0:
-        assumed, note = 0.0, f"{starting} starting counted as 0"
+        assumed = 0.0
     elif ratio < 1.0:
         assumed = max(100.0, target) if track.type == "utilization" else target
-        note = f"{starting} starting counted as {assumed:g}"
     else:
-        assumed, note = target, "exactly at target"
-    adjusted = (value * ready + assumed * starting) / (target * provisioned)
+        assumed = target
+    if starting:
+        notes.append(f"{starting} starting counted as {assumed:g}")
+    counted = ready + starting
+    if scale_up_with_unready:
+        counted += unready
+        notes.append(f"{unready} ready since the reading counted as 0")
+    note = ", ".join(notes) or "exactly at target"
+    adjusted = (value * ready + assumed * starting) / (target * counted)
     crossed = (ratio < 1.0 < adjusted) or (ratio > 1.0 > adjusted)
     if _within(adjusted, tolerance) or crossed:
         return provisioned, True, f"ratio {ratio:.3f}, {note}: {adjusted:.3f}, no change"
-    desired = math.ceil(adjusted * provisioned)
+    desired = math.ceil(adjusted * counted)
     if (adjusted < 1.0 and desired > provisioned) or (adjusted > 1.0 and desired < provisioned):
         desired = provisioned
     return (
         desired,
         False,
-        f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {provisioned}) = {desired}",
+        f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {counted}) = {desired}",
     )
+
+
+def _ready_at(history: tuple[tuple[datetime, int], ...], at: datetime) -> int | None:
+    """Replicas ready at ``at``, from the change points of the ready count (``None`` when
+    ``at`` is before everything known)."""
+    ready = None
+    for since, count in history:
+        if since > at:
+            break
+        ready = count
+    return ready
 
 
 def _track_on_ladder(
@@ -185,6 +213,8 @@ def evaluate(
     ladder: Ladder | None,
     now: datetime,
 ) -> Evaluation:
+    """Every rule's proposal. ``state.ready_history`` says how many replicas were ready when
+    each reading was measured."""
     reader = _Reader(samples, metrics, failures, now)
     current = capacity.provisioned
     reports: list[RuleReport] = []
@@ -208,7 +238,10 @@ def evaluate(
                 track, read.value, current, ladder, rule.tolerance
             )
         else:
-            replicas, held, detail = track_replicas(track, read.value, capacity, rule.tolerance)
+            reported = _ready_at(state.ready_history, now - timedelta(seconds=read.age_s or 0.0))
+            replicas, held, detail = track_replicas(
+                track, read.value, capacity, rule.tolerance, reported
+            )
         within = within or held
         reports.append(
             RuleReport(

@@ -47,6 +47,7 @@ def encode_state(state: TargetState) -> JsonObject:
         "consecutive_failures": state.consecutive_failures,
         "last_active_at": _optional_encode_time(state.last_active_at),
         "controls": _encode_controls(state.controls),
+        "ready_history": [[encode_time(at), ready] for at, ready in state.ready_history],
     }
 
 
@@ -74,6 +75,10 @@ def decode_state(data: Mapping[str, Any]) -> TargetState:
             consecutive_failures=int(data["consecutive_failures"]),
             last_active_at=_optional_decode_time(data["last_active_at"]),
             controls=_decode_controls(data["controls"]),
+            # absent from documents written before it was kept
+            ready_history=tuple(
+                (decode_time(at), int(ready)) for at, ready in data.get("ready_history", ())
+            ),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not an encoded target state: {type(exc).__name__}: {exc}") from None
