@@ -139,7 +139,8 @@ async def _controls(request: web.Request) -> web.Response:
     except ValueError:
         return _problem(400, "the body must be a JSON object")
     try:
-        controls = _parse_controls(body, daemon.clock.now())
+        current = daemon.runtimes[name].stored.state.controls
+        controls = _parse_controls(body, daemon.clock.now(), current)
     except ValueError as problem:
         return _problem(400, str(problem))
     applied = await daemon.set_controls(name, controls)
@@ -166,31 +167,38 @@ def _authorize(request: web.Request) -> web.Response | None:
 _CONTROL_KEYS = {"pause", "pause_for", "override", "override_for"}
 
 
-def _parse_controls(body: Any, now: datetime) -> Controls:
+def _parse_controls(body: Any, now: datetime, current: Controls) -> Controls:
     """``{"pause": "scale_in", "pause_for": "30m", "override": 8, "override_for": "1h"}``;
-    ``null`` clears a control."""
+    ``null`` clears a control, and a control the body does not name stays as it is (so a
+    pause does not lift an override)."""
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     unknown = set(body) - _CONTROL_KEYS
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(_CONTROL_KEYS)}")
-    pause = body.get("pause")
-    if pause not in (None, "all", "scale_in", "scale_out"):
-        raise ValueError("pause must be 'all', 'scale_in', 'scale_out' or null")
-    override = body.get("override")
-    if override is not None and (
-        isinstance(override, bool) or not isinstance(override, int) or override < 0
-    ):
-        raise ValueError(
-            "override must be a whole number of replicas (or tiers), 0 or more, or null"
+    for key in ("pause", "override"):
+        if f"{key}_for" in body and key not in body:
+            raise ValueError(f"{key}_for needs {key}")
+    pause, pause_until = current.pause, current.pause_until
+    if "pause" in body:
+        pause = body["pause"]
+        if pause not in (None, "all", "scale_in", "scale_out"):
+            raise ValueError("pause must be 'all', 'scale_in', 'scale_out' or null")
+        pause_until = _until(body.get("pause_for"), now, "pause_for") if pause else None
+    override, override_until = current.override, current.override_until
+    if "override" in body:
+        override = body["override"]
+        if override is not None and (
+            isinstance(override, bool) or not isinstance(override, int) or override < 0
+        ):
+            raise ValueError(
+                "override must be a whole number of replicas (or tiers), 0 or more, or null"
+            )
+        override_until = (
+            _until(body.get("override_for"), now, "override_for") if override is not None else None
         )
     return Controls(
-        pause=pause,
-        pause_until=_until(body.get("pause_for"), now, "pause_for") if pause else None,
-        override=override,
-        override_until=_until(body.get("override_for"), now, "override_for")
-        if override is not None
-        else None,
+        pause=pause, pause_until=pause_until, override=override, override_until=override_until
     )
 
 

@@ -130,12 +130,18 @@ async def test_controls_pause_and_override(daemon: Daemon) -> None:
                 "/api/targets/api/controls", json={"override": 3, "override_for": "1m"}
             )
             assert override.status_code == 200
+            # a control the body does not name stays: the override left the pause alone
+            assert override.json()["controls"]["pause"] == "all"
+            resumed = await http.post("/api/targets/api/controls", json={"pause": None})
+            assert resumed.json()["controls"]["pause"] is None
+            assert resumed.json()["controls"]["override"] == 3
             for problem, body in [
                 ("pause must be", {"pause": "sometimes"}),
                 ("override must be", {"override": -1}),
                 ("unknown keys", {"pasue": "all"}),
                 ("must be longer than 0s", {"pause": "all", "pause_for": "0s"}),
                 ("invalid duration", {"pause": "all", "pause_for": "soon"}),
+                ("pause_for needs pause", {"pause_for": "10m"}),
             ]:
                 response = await http.post("/api/targets/api/controls", json=body)
                 assert response.status_code == 400 and problem in response.json()["error"], (

@@ -164,7 +164,7 @@ def test_the_redis_example_runs(tmp_path: Path, redis_server: Any) -> None:
     config = tmp_path / "examples" / "redis.toml"
     config.write_text(
         text.replace(
-            'command = ["{python}", "-m", "scalerd.demo_worker"]',
+            'command = ["{python}", "-m", "scalerd.demo_worker", "--queue", "queue:orders"]',
             'command = ["{python}", "-c", "pass"]',
         )
     )

@@ -1,0 +1,1 @@
+"""The ``scalerd`` subcommands, one module each; ``scalerd.cli`` only dispatches to them."""
