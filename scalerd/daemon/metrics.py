@@ -1,5 +1,12 @@
 """The daemon's Prometheus metrics, in a registry of its own (not the process-global one),
-so two daemons in one test process never share counters."""
+so two daemons in one test process never share counters.
+
+Besides capacities and decisions, each metric a target's rules read is exported as KEDA
+exports a scaler's (``keda_scaler_metrics_value`` and the HPA's target): the value last
+read, ``scalerd_metric_value{target,metric}``, and what each rule compares it with,
+``scalerd_metric_target{target,metric,rule}`` (a track's target, a threshold's or a step
+policy's threshold). A metric whose read failed has no value until it is read again.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..audit import AuditRecord
+from ..core.rules import Rule
 
 __all__ = ["DaemonMetrics"]
 
@@ -64,8 +72,35 @@ class DaemonMetrics:
         self.reloads = Counter(
             "scalerd_config_reloads", "Configuration reloads", ["outcome"], registry=self.registry
         )
+        self.metric_value = Gauge(
+            "scalerd_metric_value",
+            "The value of a metric as the target's rules last read it (KEDA's "
+            "keda_scaler_metrics_value)",
+            ["target", "metric"],
+            registry=self.registry,
+        )
+        self.metric_target = Gauge(
+            "scalerd_metric_target",
+            "What a rule compares the metric with: a track's target, a threshold",
+            ["target", "metric", "rule"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "scalerd_failed_evaluations",
+            "Evaluations with a failed metric read or a failed action",
+            ["target", "cause"],
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "scalerd_scale_actions",
+            "Capacity changes carried out, by direction",
+            ["target", "direction"],
+            registry=self.registry,
+        )
+        # the label sets exported per target, so a removed target leaves none behind
+        self._series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
 
-    def observe(self, record: AuditRecord) -> None:
+    def observe(self, record: AuditRecord, rule: Rule | None = None) -> None:
         reason = record.not_scaled_reason or ("error" if record.error else "none")
         self.decisions.labels(record.target, record.action, reason).inc()
         self.tick_duration.labels(record.target).observe(record.duration_ms / 1000)
@@ -74,12 +109,50 @@ class DaemonMetrics:
             self.ready.labels(record.target).set(record.current["ready"])
         if record.desired is not None:
             self.desired.labels(record.target).set(record.desired)
+        target = record.target
+        for report in record.inputs:
+            labels = (target, str(report["metric"]))
+            if report["value"] is None:
+                self._remove(target, self.metric_value, labels)
+            else:
+                self._set(target, self.metric_value, labels, float(report["value"]))
+        if rule is not None:
+            for metric, label, value in _rule_targets(rule):
+                self._set(target, self.metric_target, (target, metric, label), value)
+        if any(report["error"] for report in record.inputs):
+            self.failures.labels(target, "metric").inc()
+        if record.action == "failed":
+            self.failures.labels(target, "action").inc()
+        if record.action == "scaled" and record.current is not None and record.desired is not None:
+            before = record.current["provisioned"]
+            if record.desired != before:
+                direction = "up" if record.desired > before else "down"
+                self.actions.labels(target, direction).inc()
+
+    def _set(self, target: str, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+        gauge.labels(*labels).set(value)
+        self._series.setdefault(target, set()).add((gauge, labels))
+
+    def _remove(self, target: str, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        if (gauge, labels) in self._series.get(target, set()):
+            gauge.remove(*labels)
+            self._series[target].discard((gauge, labels))
 
     def forget(self, target: str) -> None:
         """Drop the gauges of a target removed by a reload."""
         for gauge in (self.current, self.ready, self.desired):
             with contextlib.suppress(KeyError):
                 gauge.remove(target)
+        for gauge, labels in self._series.pop(target, set()):
+            gauge.remove(*labels)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _rule_targets(rule: Rule) -> list[tuple[str, str, float]]:
+    """(metric, rule label, the value the rule compares the metric with)."""
+    found = [(track.metric, track.label, track.target) for track in rule.track]
+    found += [(t.when.metric, t.label, t.when.threshold) for t in rule.threshold]
+    found += [(p.metric, p.label, p.threshold) for p in rule.step]
+    return found

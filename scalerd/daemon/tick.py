@@ -95,7 +95,7 @@ async def evaluate(runtime: TargetRuntime, ctx: TickContext) -> AuditRecord:
             record = await _decide_and_act(runtime, ctx, now, started, capacity, observations)
         await ctx.audit.emit(record)
         runtime.last_record = record
-        ctx.metrics.observe(record)
+        ctx.metrics.observe(record, runtime.target.spec.rule)
         ctx.metrics.audit_backlog.set(ctx.audit.backlog())
         _log(record)
         return record
