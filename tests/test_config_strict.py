@@ -4,6 +4,8 @@ crons that can fire, at least one target; each problem as ``file:line: key: mess
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -309,3 +311,21 @@ def test_cross_references_of_an_invalid_target_use_its_valid_keys(tmp_path: Path
     # the threshold is invalid, yet the metric it names is known: 'load' is read, 'spare' not
     assert "no rule of target 'web' reads metric 'spare'" in problems
     assert "reads metric 'load'" not in problems
+
+
+def test_scalerd_check_prints_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(FIVE_MISTAKES)
+    done = subprocess.run(
+        [sys.executable, "-m", "scalerd", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Error:" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1] == "5 problems found"
+    assert all(line.startswith(f"{path}:") for line in lines[:-1]), lines
+    assert any("targets[0].interval: duration '99999999999d' is longer" in line for line in lines)
