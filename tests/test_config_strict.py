@@ -223,35 +223,14 @@ def test_not_utf8_names_its_line(tmp_path: Path) -> None:
     ]
 
 
-FIVE_MISTAKES = """\
-[[sources]]
-name = "cpu"
-kind = "replay"
-values = [50, 60, 70]
-step = "60s"
-
-[[actuators]]
-name = "web"
-kind = "recording"
-initial = 9223372036854775807
-
-[[targets]]
-name = "web"
-actuator = "web"
-interval = "99999999999d"
-min = 30
-max = 20
-
-[[targets.track]]
-metric = "cpu"
-type = "utilization"
-target = inf
-
-[[targets.track]]
-metric = "queue"
-type = "total"
-target = 10
-"""
+# the base with five mistakes: three keys wrong on their own, min above max, a metric
+# read from a source that is not defined
+FIVE_MISTAKES = (
+    BASE.replace("initial = 2", "initial = 9223372036854775807")
+    .replace('interval = "15s"', 'interval = "99999999999d"')
+    .replace("min = 1\n", "min = 30\n")
+    .replace("target = 70", "target = inf")
+) + '\n[[targets.track]]\nmetric = "queue"\ntype = "total"\ntarget = 10\n'
 
 
 INTERVAL = 'interval = "99999999999d"'
