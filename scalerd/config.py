@@ -239,6 +239,16 @@ class _Issues:
         except tomllib.TOMLDecodeError as error:
             self.items.append(_syntax_error(file, text, str(error)))
             return None
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            self.items.append(
+                ConfigIssue(
+                    str(file),
+                    _deepest_line(text),
+                    "",
+                    "TOML syntax error: arrays or tables nested too deeply",
+                )
+            )
+            return None
         except ValueError:  # an integer of more than 4300 digits (int()'s own limit)
             huge = re.search(r"\d{4301,}", text)
             where = text.count("\n", 0, huge.start()) + 1 if huge else None
@@ -283,6 +293,18 @@ class _Issues:
                     "day of month, month and day of week (e.g. 30 February)",
                     suffix,
                 )
+
+
+def _deepest_line(text: str, limit: int = 100) -> int:
+    """The line on which brackets first nest ``limit`` deep (strings not told apart: this
+    only places a file that failed to parse)."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += char in "[{"
+        depth -= char in "]}"
+        if depth >= limit:
+            return text.count("\n", 0, position) + 1
+    return 1
 
 
 def _syntax_error(file: Path, text: str, error: str) -> ConfigIssue:
