@@ -235,24 +235,27 @@ class _Issues:
             )
             return None
         try:
-            raw = tomllib.loads(text)
+            raw: dict[str, Any] | None = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             self.items.append(_syntax_error(file, text, str(error)))
             return None
         except RecursionError:  # tomllib parses nested arrays and tables recursively
-            self.items.append(
-                ConfigIssue(
-                    str(file),
-                    _deepest_line(text),
-                    "",
-                    "TOML syntax error: arrays or tables nested too deeply",
-                )
-            )
-            return None
+            raw = None
         except ValueError:  # an integer of more than 4300 digits (int()'s own limit)
             huge = re.search(r"\d{4301,}", text)
             where = text.count("\n", 0, huge.start()) + 1 if huge else None
             self.items.append(ConfigIssue(str(file), where, "", "a number far too long"))
+            return None
+        deep = _too_deep(text)
+        if raw is None or deep is not None:
+            self.items.append(
+                ConfigIssue(
+                    str(file),
+                    deep or 1,
+                    "",
+                    f"TOML syntax error: arrays or tables nested more than {_MAX_NESTING} deep",
+                )
+            )
             return None
         self._texts[file] = TomlLines(text)
         return raw
@@ -295,16 +298,22 @@ class _Issues:
                 )
 
 
-def _deepest_line(text: str, limit: int = 100) -> int:
-    """The line on which brackets first nest ``limit`` deep (strings not told apart: this
-    only places a file that failed to parse)."""
+# deeper than any config needs, and than pydantic's JSON parser takes (200 levels)
+_MAX_NESTING = 150
+
+
+def _too_deep(text: str) -> int | None:
+    """The line on which brackets first nest more than ``_MAX_NESTING`` deep, if any
+    (brackets in strings count too: no config comes near the limit)."""
     depth = 0
-    for position, char in enumerate(text):
-        depth += char in "[{"
-        depth -= char in "]}"
-        if depth >= limit:
-            return text.count("\n", 0, position) + 1
-    return 1
+    for bracket in _BRACKETS.finditer(text):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > _MAX_NESTING:
+            return text.count("\n", 0, bracket.start()) + 1
+    return None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def _syntax_error(file: Path, text: str, error: str) -> ConfigIssue:
