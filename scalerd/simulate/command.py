@@ -12,11 +12,15 @@ The simulator is imported when the command runs, not when the CLI starts, so tha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from ..traces import Trace
     from .scenario import Scenario
 
@@ -118,10 +122,17 @@ def run(args: argparse.Namespace) -> int:
             for path in (args.config, *args.compare)
         ]
         labels = _unique([scenario.label for scenario in scenarios])
-        rows = [
-            _replay(scenario, trace, label, args.out if len(scenarios) == 1 else args.out / label)
-            for scenario, label in zip(scenarios, labels, strict=True)
-        ]
+        with _progress(labels) as bars:
+            rows = [
+                _replay(
+                    scenario,
+                    trace,
+                    label,
+                    args.out if len(scenarios) == 1 else args.out / label,
+                    bars.get(label),
+                )
+                for scenario, label in zip(scenarios, labels, strict=True)
+            ]
     except ConfigError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
@@ -134,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(scenario: Scenario, trace: Trace, label: str, out: Path) -> list[str]:
+def _replay(
+    scenario: Scenario, trace: Trace, label: str, out: Path, bar: _Bar | None = None
+) -> list[str]:
     """Replay, write the three files to ``out``, and return the table row."""
     from .output import summary, write_outputs
     from .plot import plot_timeline
@@ -142,12 +155,62 @@ def _replay(scenario: Scenario, trace: Trace, label: str, out: Path) -> list[str
     from .run import simulate
     from .scores import score
 
-    timeline = simulate(scenario, trace)
+    timeline = simulate(scenario, trace, progress=bar.replaying if bar else None)
+    if bar is not None:
+        bar.writing()
     scores = score(timeline)
     trace_name = Path(trace.origin).name
     write_outputs(out, timeline, summary(scenario, trace_name, timeline, scores))
     plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png")
+    if bar is not None:
+        bar.done()
     return [label, *score_cells(scores)]
+
+
+class _Bar:
+    """One config's line of the progress display: evaluations replayed, then the files."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self._progress = progress
+        self._task = progress.add_task(label, total=None, phase="waiting")
+
+    def replaying(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total, phase="replaying")
+
+    def writing(self) -> None:
+        self._progress.update(self._task, phase="writing files and plot")
+
+    def done(self) -> None:
+        self._progress.update(self._task, phase="done")
+
+
+@contextlib.contextmanager
+def _progress(labels: list[str]) -> Iterator[dict[str, _Bar]]:
+    """A rich progress bar per config on stderr, when it is a terminal (a pipe or a file
+    gets nothing, so the table stays the only output)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield {}
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("evaluations, {task.fields[phase]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        yield {label: _Bar(progress, label) for label in labels}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -24,6 +24,7 @@ recompute ``summary.json`` from the CSV.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
@@ -144,8 +145,17 @@ class _Sensors:
         return observations
 
 
-def simulate(scenario: Scenario, trace: Trace) -> Timeline:
-    """Replay ``trace`` through ``scenario``'s rules with the core the daemon uses."""
+# how many evaluations between two progress reports: rare enough to cost nothing
+PROGRESS_EVERY = 2000
+
+
+def simulate(
+    scenario: Scenario, trace: Trace, progress: Callable[[int, int], None] | None = None
+) -> Timeline:
+    """Replay ``trace`` through ``scenario``'s rules with the core the daemon uses.
+
+    ``progress(done, total)`` is called every few thousand evaluations and at the end.
+    """
     settings, spec, step = scenario.settings, scenario.spec, scenario.interval
     scale = trace_scale(settings, trace)
     demand = tick_demand(trace, step.total_seconds(), scale)
@@ -175,6 +185,10 @@ def simulate(scenario: Scenario, trace: Trace) -> Timeline:
         ready.append(pool.ready)
         queued = queue_after(queued, load, pool.ready, workload.capacity, step.total_seconds())
         last_demand, last_ready = load, pool.ready
+        if progress is not None and tick % PROGRESS_EVERY == 0:
+            progress(tick, len(demand))
+    if progress is not None:
+        progress(len(demand), len(demand))
     return Timeline(
         interval=step.total_seconds(),
         capacity=settings.capacity,
