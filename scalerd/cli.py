@@ -15,6 +15,7 @@ from importlib.metadata import version
 from .commands import (
     audit,
     check,
+    cluster,
     completion,
     control,
     explain,
@@ -27,7 +28,7 @@ from .commands import (
 __all__ = ["build_parser", "main"]
 
 # in the order `scalerd help` lists them
-COMMANDS = (run, check, simulate, imports, audit, explain, control, completion, help)
+COMMANDS = (run, check, simulate, imports, audit, explain, control, cluster, completion, help)
 
 
 def build_parser() -> argparse.ArgumentParser:

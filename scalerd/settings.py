@@ -103,7 +103,8 @@ class AuditSettings(Section):
     max_bytes: int = Field(50 * 1024 * 1024, ge=4096, le=2**40)
     keep: int = Field(5, ge=0, le=1000)
     # redis: one stream, trimmed approximately to maxlen; records spool to a local file
-    # while Redis is unreachable and are flushed in order when it is back
+    # while Redis is unreachable and are flushed in order when it is back ("{instance}"
+    # in the path is replaced by the replica's id, for replicas that share a folder)
     stream: str = "scalerd:audit"
     maxlen: int = Field(100_000, ge=100, le=100_000_000)
     spool: str = "state/audit-spool.jsonl"

@@ -98,6 +98,8 @@ class AuditRecord:
     target: str
     kind: str
     instance: str
+    # the fencing token of the shard lease it acted under (None outside a cluster)
+    fence: int | None = None
     config_version: str
     action: Action
     dry_run: bool
@@ -139,6 +141,7 @@ class AuditRecord:
         error: str | None = None,
         operation: str | None = None,
         notes: Iterable[str] = (),
+        fence: int | None = None,
         record_id: str | None = None,
         ts: datetime | None = None,
     ) -> AuditRecord:
@@ -156,6 +159,7 @@ class AuditRecord:
             target=decision.target,
             kind=kind,
             instance=instance,
+            fence=fence,
             config_version=config_version,
             action=action,
             dry_run=dry_run,
@@ -190,6 +194,7 @@ class AuditRecord:
         dry_run: bool,
         error: str,
         operation: str | None = None,
+        fence: int | None = None,
         record_id: str | None = None,
     ) -> AuditRecord:
         """The record of an evaluation that stopped before ``decide`` (the actuator could
@@ -202,6 +207,7 @@ class AuditRecord:
             target=target,
             kind=kind,
             instance=instance,
+            fence=fence,
             config_version=config_version,
             action=action,
             dry_run=dry_run,

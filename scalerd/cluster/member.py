@@ -23,6 +23,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
@@ -114,6 +115,7 @@ class ClusterMember:
         self.renew_failures = 0
         self.last_sync: float | None = None  # time.monotonic() of the last good cycle
         self._stopping = asyncio.Event()
+        self._redis_now_ms, self._redis_now_read_at = 0, time.monotonic()
 
     # --- the API the rest of scalerd uses -------------------------------------------------
 
@@ -183,10 +185,14 @@ class ClusterMember:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
+    def stop(self) -> None:
+        """Stop cycling (``run`` returns after the cycle under way)."""
+        self._stopping.set()
+
     async def leave(self) -> None:
         """Stop cycling, release every lease and leave the members set, so the others take
         over at once (the daemon has stopped the loops first)."""
-        self._stopping.set()
+        self.stop()
         held, self.held = self.held, {}
         try:
             if held:
@@ -197,12 +203,54 @@ class ClusterMember:
         except (redis.exceptions.RedisError, OSError) as problem:
             log.warning("could not release leases; they expire", error=str(problem))
 
-    async def read(self) -> tuple[dict[str, int], int, dict[int, LeaseView]]:
-        """Live members (instance → heartbeat expiry ms), Redis's time (ms), every lease:
-        read only, for ``scalerd cluster``."""
-        now, members = await self._read_members(join=False)
+    async def read(self) -> dict[str, Any]:
+        """The cluster as Redis has it now, read only (``scalerd cluster``)."""
+        _, self.members = await self._read_members(join=False)
         await self._call_sync({}, {})
-        return members, now, self.views
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster as last read: members, who holds which shard, lease ages (JSON)."""
+        now_ms = self._redis_now_ms + (time.monotonic() - self._redis_now_read_at) * 1000
+        ttl_s = self.ttl_ms / 1000
+        by_holder: dict[str, list[LeaseView]] = {}
+        for view in self.views.values():
+            if view.holder is not None:
+                by_holder.setdefault(view.holder, []).append(view)
+        members = []
+        for instance in sorted(set(self.members) | set(by_holder)):
+            leases = by_holder.get(instance, [])
+            # a lease's age: the time since its last renewal, as Redis counts it
+            ages = [ttl_s - view.ttl_ms / 1000 for view in leases if view.ttl_ms is not None]
+            expiry = self.members.get(instance)
+            members.append(
+                {
+                    "instance": instance,
+                    "live": expiry is not None and expiry > now_ms,
+                    "heartbeat_age_s": None
+                    if expiry is None
+                    else round(max(0.0, ttl_s - (expiry - now_ms) / 1000), 3),
+                    "shards": sorted(view.shard for view in leases),
+                    "oldest_lease_age_s": round(max(ages), 3) if ages else None,
+                }
+            )
+        return {
+            "name": self.settings.name,
+            "instance": self.instance,
+            "shards": self.shards,
+            "lease_ttl_s": ttl_s,
+            "renew_every_s": self.renew_s,
+            "members": members,
+            "free_shards": sorted(s for s, view in self.views.items() if view.holder is None),
+            "held": [
+                {
+                    "shard": lease.shard,
+                    "token": lease.token,
+                    "remaining_s": round(lease.remaining(), 3),
+                }
+                for lease in sorted(self.held.values(), key=lambda lease: lease.shard)
+            ],
+        }
 
     # --- one cycle ------------------------------------------------------------------------
 
@@ -243,6 +291,7 @@ class ClusterMember:
             args=[self.instance, self.ttl_ms, "join" if join else "read"],
         )
         now = int(raw[0])
+        self._redis_now_ms, self._redis_now_read_at = now, time.monotonic()
         members = {_text(raw[i]): int(float(raw[i + 1])) for i in range(1, len(raw), 2)}
         return now, members
 

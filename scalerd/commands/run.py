@@ -36,6 +36,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument(
         "--listen", metavar="HOST:PORT", help="override [daemon] listen (port 0: any free port)"
     )
+    run.add_argument(
+        "--instance",
+        metavar="ID",
+        help="this replica's id in audit records and the cluster (overrides [cluster] instance)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -65,7 +70,11 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with Daemon(
-            args.config, config=config, dry_run=args.dry_run, listen=args.listen
+            args.config,
+            config=config,
+            dry_run=args.dry_run,
+            listen=args.listen,
+            instance=args.instance,
         ) as daemon:
             if not args.once:
                 await daemon.serve()

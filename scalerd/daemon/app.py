@@ -11,6 +11,12 @@ Reload (SIGHUP, or the config file changing) validates the new file first; if it
 invalid the old configuration keeps running and ``/readyz`` says why. A target whose
 identity (name, actuator kind and name) is unchanged keeps its state; plugins whose
 settings are unchanged are kept as they are (a process pool keeps its workers).
+
+With the state in Redis the daemon is one member of a cluster (``scalerd.cluster``): it
+runs loops only for the targets of shards it holds, restores a target's state from Redis
+(settling a change in flight) each time it acquires the shard's lease, stops the loops of
+shards it hands over or loses, and on SIGTERM releases its leases once the evaluations in
+flight are done. A lone replica simply holds every shard.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -44,10 +50,11 @@ from ..audit import (
     secret_looking,
 )
 from ..clock import Clock, SystemClock
+from ..cluster import ClusterMember, default_instance
 from ..config import Config, load_config
 from ..core import Controls
-from ..errors import ConfigError, ConfigIssue
-from ..plugins import Actuator, BuildContext, PluginConfig, Source
+from ..errors import ConfigError, ConfigIssue, LeaseLost
+from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
 from .operations import OperationWatch
@@ -92,12 +99,14 @@ class Daemon:
         listen: str | None = None,
         azure_credential: Any = None,
         config: Config | None = None,
+        instance: str | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self._preloaded = config
         self.dry_run = dry_run
         self.clock = clock or SystemClock()
         self._listen_override = listen
+        self._instance_override = instance
         self._azure_credential = azure_credential
         self.metrics = DaemonMetrics()
         self.state_outage = Outage("state store", self.clock)
@@ -105,6 +114,9 @@ class Daemon:
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
         self._loops: dict[str, TargetLoop] = {}
+        self.cluster: ClusterMember | None = None
+        self._cluster_task: asyncio.Task[None] | None = None
+        self._serving = False
         self._plugins = _Plugins({}, {})
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
@@ -133,33 +145,41 @@ class Daemon:
         )
         refuse_secret_looking_strings(self.config)
         self.redis = await self._open_redis(self.config)
+        self.cluster = self._open_cluster(self.config)
         self.http = await self._stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         )
         self.azure = await self._open_azure(self.config)
         self.audit, self.audit_log = await self._open_audit(self.config)
         self.store = await self._open_store(self.config)
-        stored = await self.store.load_all()
-        self.runtimes = await self._build_runtimes(self.config, stored, previous={})
-        for runtime in self.runtimes.values():
-            outcome = await recover_pending(runtime, self.store, self.audit)
-            if outcome is not None:
-                log.info(
-                    "settled a change in flight at the last stop",
-                    target=runtime.name,
-                    outcome=outcome,
-                )
+        if self.cluster is not None:  # state comes with each shard's lease
+            self.runtimes = await self._build_runtimes(self.config, {}, previous={})
+            await self.cluster.join()
+        else:
+            stored = await self.store.load_all()
+            self.runtimes = await self._build_runtimes(self.config, stored, previous={})
+            for runtime in self.runtimes.values():
+                await _settle(runtime, self.store, self.audit)
         log.info(
             "started",
             config=str(self.config_path),
             version=self.config.version,
             targets=len(self.runtimes),
             dry_run=self.dry_run,
+            instance=self.instance,
         )
+
+    @property
+    def instance(self) -> str:
+        if self.cluster is not None:
+            return self.cluster.instance
+        return self._instance_override or self.config.daemon.instance
 
     async def aclose(self) -> None:
         await self._stop_loops()
         await self.operations.aclose()
+        if self.cluster is not None:
+            await self._leave_cluster()
         for _, source in self._plugins.sources.values():
             await _close(source)
         for _, actuator in self._plugins.actuators.values():
@@ -180,9 +200,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         settled_before = await self._settle_operations(context, wait)
-        records = await asyncio.gather(
-            *(evaluate(runtime, context) for runtime in self.runtimes.values())
-        )
+        records = await asyncio.gather(*(evaluate(runtime, context) for runtime in self._owned()))
         settled_after = await self._settle_operations(context, deadline - loop.time())
         await self.audit.flush()
         return [*settled_before, *records, *settled_after]
@@ -193,8 +211,10 @@ class Daemon:
         self._follow_operations(context)
         return await self.operations.wait(wait)
 
-    def _follow_operations(self, context: TickContext) -> None:
-        for runtime in self.runtimes.values():
+    def _follow_operations(
+        self, context: TickContext, runtimes: Iterable[TargetRuntime] | None = None
+    ) -> None:
+        for runtime in self._owned() if runtimes is None else runtimes:
             self.operations.follow(runtime, context)
 
     async def _evaluate(self, runtime: TargetRuntime, context: TickContext) -> AuditRecord:
@@ -206,15 +226,21 @@ class Daemon:
         """Run until ``stop()`` (SIGTERM/SIGINT): HTTP server, loops, config watch."""
         await self._start_server()
         self._follow_operations(self._tick_context())
+        self._serving = True
         self._start_loops()
+        if self.cluster is not None:
+            self._cluster_task = asyncio.create_task(self.cluster.run(), name="scalerd-cluster")
         self._install_signal_handlers()
         watcher = asyncio.create_task(self._watch_config(), name="scalerd-config-watch")
         try:
             await self._stop.wait()
         finally:
+            self._serving = False
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             await self._stop_loops()
+            if self.cluster is not None:
+                await self._leave_cluster()
             await self.audit.flush()
             log.info("stopped")
 
@@ -232,9 +258,19 @@ class Daemon:
     async def set_controls(self, target: str, controls: Controls) -> Controls:
         runtime = self.runtimes[target]
         async with runtime.lock:
-            state = runtime.stored.state.with_controls(controls)
+            fence = None
+            if self.cluster is not None:
+                fence = self.cluster.fence(target)
+                if fence is None or fence.token != runtime.restored_under:
+                    owner = self.cluster.owner_of(target)
+                    raise LeaseLost(f"target {target!r} is evaluated by {owner or 'no replica'}")
+            fenced = CURRENT_FENCE.set(fence)
+            try:
+                state = runtime.stored.state.with_controls(controls)
+                await self.store.save(target, replace(runtime.stored, state=state))
+            finally:
+                CURRENT_FENCE.reset(fenced)
             runtime.stored = replace(runtime.stored, state=state)
-            await self.store.save(target, runtime.stored)
         log.info(
             "controls changed", target=target, pause=controls.pause, override=controls.override
         )
@@ -263,6 +299,9 @@ class Daemon:
             self.runtimes = await self._build_runtimes(config, {}, previous=previous)
             for name in set(previous) - set(self.runtimes):
                 self.metrics.forget(name)
+            if self.cluster is not None:  # new targets in shards held: restore them
+                kept = {runtime.target.identity for runtime in previous.values()}
+                await self._restore(r for r in self._owned() if r.target.identity not in kept)
             self.config = config
             self.reload_status = ReloadStatus(self.clock.now(), True)
             self.metrics.reloads.labels("applied").inc()
@@ -294,7 +333,7 @@ class Daemon:
     def readiness(self) -> dict[str, Any]:
         now = self.clock.now()
         targets = {}
-        for runtime in self.runtimes.values():
+        for runtime in self._owned():
             last = runtime.last_record
             # recently: within three intervals (and at least 30 s, for start-up)
             allowed = max(3 * runtime.target.spec.rule.interval.total_seconds(), 30.0)
@@ -339,10 +378,11 @@ class Daemon:
             audit=self.audit,
             store=self.store,
             metrics=self.metrics,
-            instance=self.config.daemon.instance,
+            instance=self.instance,
             config_version=self.config.version,
             dry_run=self.dry_run,
             state_outage=self.state_outage,
+            cluster=self.cluster,
         )
 
     def _build_context(self, config: Config) -> BuildContext:
@@ -393,6 +433,7 @@ class Daemon:
             kept = old_by_identity.get(target.identity)
             if kept is not None:
                 runtime.stored, runtime.last_record = kept.stored, kept.last_record
+                runtime.restored_under = kept.restored_under
             elif target.name in stored:
                 runtime.stored = stored[target.name]
             runtimes[target.name] = runtime
@@ -446,9 +487,9 @@ class Daemon:
                 raise ConfigError.single(
                     self.config_path, "audit.sink", "the redis audit sink needs a [redis] section"
                 )
-            sink = RedisStreamSink(
-                self.redis, settings.stream, settings.maxlen, config.resolve(settings.spool)
-            )
+            # replicas sharing a folder keep a spool each: "{instance}" in its path
+            spool = config.resolve(settings.spool.replace("{instance}", self.instance))
+            sink = RedisStreamSink(self.redis, settings.stream, settings.maxlen, spool)
             await sink.start()
             self._stack.push_async_callback(sink.aclose)
             return sink, StreamAuditLog(self.redis, settings.stream)
@@ -465,7 +506,9 @@ class Daemon:
                     self.config_path, "state.store", "the redis state store needs a [redis] section"
                 )
             store = RedisStateStore(
-                self.redis, (config.redis.key_prefix if config.redis else "scalerd:")
+                self.redis,
+                (config.redis.key_prefix if config.redis else "scalerd:"),
+                fenced=self.cluster is not None,
             )
         elif config.state.store == "file":
             store = FileStateStore(config.resolve(config.state.location()))
@@ -493,10 +536,14 @@ class Daemon:
     def _listen(self) -> str:
         return self._listen_override or self.config.daemon.listen
 
-    def _start_loops(self) -> None:
-        jitter = self.config.daemon.jitter
+    def _start_loops(
+        self, runtimes: Iterable[TargetRuntime] | None = None, *, at_once: bool = False
+    ) -> None:
+        """Loops for ``runtimes`` (default: every target this replica evaluates); a target
+        taken over from another replica is evaluated ``at_once``, with no jitter."""
+        jitter = 0.0 if at_once else self.config.daemon.jitter
         context = self._tick_context()
-        for runtime in self.runtimes.values():
+        for runtime in self._owned() if runtimes is None else runtimes:
             loop = TargetLoop(
                 runtime.name,
                 lambda runtime=runtime: self._evaluate(runtime, context),  # type: ignore[misc]
@@ -506,12 +553,98 @@ class Daemon:
             self._loops[runtime.name] = loop
             loop.start()
 
-    async def _stop_loops(self) -> None:
+    async def _stop_loops(self, names: Iterable[str] | None = None) -> None:
         grace = (
             self.config.daemon.shutdown_grace.total_seconds() if hasattr(self, "config") else 0.0
         )
-        loops, self._loops = self._loops, {}
+        if names is None:
+            loops, self._loops = self._loops, {}
+        else:
+            loops = {name: self._loops.pop(name) for name in names if name in self._loops}
         await asyncio.gather(*(loop.stop(grace) for loop in loops.values()))
+
+    # --- the cluster ----------------------------------------------------------------------
+
+    def _open_cluster(self, config: Config) -> ClusterMember | None:
+        """A cluster member when the state is in Redis (shared by every replica)."""
+        if config.state.store != "redis" or self.redis is None or config.redis is None:
+            return None
+        member = ClusterMember(
+            self.redis,
+            config.cluster,
+            key_prefix=config.redis.key_prefix,
+            instance=self._instance_override
+            or config.cluster.instance
+            or default_instance(config.daemon.instance),
+            on_gained=self._shards_gained,
+            on_handing_off=self._shards_released,
+            on_lost=self._shards_released,
+            on_renew_failed=self.metrics.lease_renew_failures.inc,
+        )
+        self.metrics.shards_owned.set_function(
+            lambda: sum(1 for lease in member.held.values() if lease.remaining() > 0)
+        )
+        return member
+
+    def _owned(self) -> list[TargetRuntime]:
+        """The targets this replica evaluates: all of them, or those of shards it holds."""
+        cluster = self.cluster
+        runtimes = self.runtimes.values()
+        return [r for r in runtimes if cluster is None or cluster.holds(r.name)]
+
+    def _in_shards(self, shards: frozenset[int]) -> list[TargetRuntime]:
+        assert self.cluster is not None
+        return [r for r in self.runtimes.values() if self.cluster.shard_of(r.name) in shards]
+
+    async def _shards_gained(self, shards: frozenset[int]) -> None:
+        assert self.cluster is not None
+        runtimes = self._in_shards(shards)
+        # loops still running from before a lost lease (Redis was unreachable) stop first:
+        # their state may be older than what another owner saved meanwhile
+        await self._stop_loops(r.name for r in runtimes)
+        await self._restore(runtimes)
+        if self._serving:
+            # an operation the previous owner started is followed here from now on
+            self._follow_operations(self._tick_context(), runtimes)
+            self._start_loops(runtimes, at_once=True)
+        self.metrics.lease_takeovers.inc(self.cluster.takeovers - self._takeovers_counted)
+        self._takeovers_counted = self.cluster.takeovers
+
+    _takeovers_counted = 0
+
+    async def _shards_released(self, shards: frozenset[int]) -> None:
+        await self._stop_loops(r.name for r in self._in_shards(shards))
+
+    async def _restore(self, runtimes: Iterable[TargetRuntime]) -> None:
+        """Load the targets' state from Redis under the lease just acquired and settle a
+        change the previous owner left in flight."""
+        assert self.cluster is not None and isinstance(self.store, RedisStateStore)
+        runtimes = list(runtimes)
+        stored = await self.store.load([r.name for r in runtimes])
+        for runtime in runtimes:
+            fence = self.cluster.fence(runtime.name)
+            if fence is None:
+                continue
+            async with runtime.lock:
+                runtime.stored = stored.get(runtime.name, StoredTarget())
+                runtime.last_record = None
+                runtime.restored_under = fence.token
+                fenced = CURRENT_FENCE.set(fence)
+                try:
+                    await _settle(runtime, self.store, self.audit)
+                except LeaseLost:
+                    pass  # lost again already; the next owner settles it
+                finally:
+                    CURRENT_FENCE.reset(fenced)
+
+    async def _leave_cluster(self) -> None:
+        assert self.cluster is not None
+        self.cluster.stop()
+        if self._cluster_task is not None:
+            await asyncio.gather(self._cluster_task, return_exceptions=True)
+            self._cluster_task = None
+        await self._stop_loops()
+        await self.cluster.leave()
 
 
 async def _rebuild(
@@ -528,6 +661,15 @@ async def _rebuild(
         if result.get(name, (None, None))[1] is not instance:
             await _close(instance)
     return result
+
+
+async def _settle(runtime: TargetRuntime, store: StateStore, audit: AuditSink) -> None:
+    """Settle a change left in flight by the last stop (or the previous owner)."""
+    outcome = await recover_pending(runtime, store, audit)
+    if outcome is not None:
+        log.info(
+            "settled a change in flight at the last stop", target=runtime.name, outcome=outcome
+        )
 
 
 async def _close(plugin: Any) -> None:

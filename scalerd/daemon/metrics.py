@@ -69,6 +69,22 @@ class DaemonMetrics:
             "Audit records not yet in the audit stream (spooled)",
             registry=self.registry,
         )
+        # the cluster (scalerd.cluster); zero outside one
+        self.shards_owned = Gauge(
+            "scalerd_shards_owned",
+            "Shard leases this replica holds and has not seen run out",
+            registry=self.registry,
+        )
+        self.lease_renew_failures = Counter(
+            "scalerd_lease_renew_failures",
+            "Heartbeat and lease renewal cycles that failed (Redis unreachable)",
+            registry=self.registry,
+        )
+        self.lease_takeovers = Counter(
+            "scalerd_lease_takeovers",
+            "Shard leases acquired that another replica held before",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "scalerd_config_reloads", "Configuration reloads", ["outcome"], registry=self.registry
         )

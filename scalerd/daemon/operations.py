@@ -38,7 +38,7 @@ from ..errors import LeaseLost
 from ..plugins import FollowsOperations, OperationOutcome
 from ..redact import redact
 from .state import InFlight
-from .tick import TargetRuntime, TickContext
+from .tick import TargetRuntime, TickContext, fenced
 
 __all__ = ["OperationWatch", "follow_operation", "settle_operation"]
 
@@ -91,7 +91,8 @@ async def settle_operation(
         prev = runtime.last_record.id if runtime.last_record else before.last_record_id
         runtime.stored = replace(before, state=state, last_record_id=record_id, operation=None)
         try:
-            await ctx.store.save(runtime.name, runtime.stored)
+            with fenced(runtime, ctx):
+                await ctx.store.save(runtime.name, runtime.stored)
         except asyncio.CancelledError:
             raise
         except LeaseLost:  # another replica owns the target now: it settles the operation

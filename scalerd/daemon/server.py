@@ -9,6 +9,7 @@ API for on-call and for pushed events.
 ``GET /metrics``                               Prometheus text format
 ``GET /api/targets``                           each target, its rules in words, its last record
 ``GET /api/decisions?target=&limit=``          recent audit records, newest last
+``GET /api/cluster``                           replicas, shard leases, who evaluates what
 ``POST /api/targets/{name}/evaluate``          evaluate now (a pushed event)
 ``POST /api/targets/{name}/controls``          pause / override, each with an optional expiry
 =============================================  ==============================================
@@ -28,6 +29,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..core import Controls, parse_duration
+from ..errors import LeaseLost
 from ..summary import describe_target
 from ..web import add_page_routes
 from .page import DaemonPageData
@@ -51,6 +53,7 @@ def build_app(daemon: Daemon) -> web.Application:
             web.get("/metrics", _metrics),
             web.get("/api/targets", _targets),
             web.get("/api/decisions", _decisions),
+            web.get("/api/cluster", _cluster),
             web.post("/api/targets/{name}/evaluate", _evaluate),
             web.post("/api/targets/{name}/controls", _controls),
         ]
@@ -115,6 +118,20 @@ async def _decisions(request: web.Request) -> web.Response:
     return web.json_response({"decisions": [record.as_dict() for record in records]}, dumps=_dumps)
 
 
+async def _cluster(request: web.Request) -> web.Response:
+    """The cluster as this replica last saw it (no Redis call: it answers in an outage)."""
+    daemon = request.app[DAEMON]
+    cluster = daemon.cluster
+    if cluster is None:
+        return _problem(404, "not in a cluster: the state is not kept in Redis")
+    described = cluster.describe()
+    described["targets"] = {
+        name: {"shard": cluster.shard_of(name), "owner": cluster.owner_of(name)}
+        for name in daemon.runtimes
+    }
+    return web.json_response(described, dumps=_dumps)
+
+
 async def _evaluate(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     refusal = _authorize(request)
@@ -143,7 +160,10 @@ async def _controls(request: web.Request) -> web.Response:
         controls = _parse_controls(body, daemon.clock.now(), current)
     except ValueError as problem:
         return _problem(400, str(problem))
-    applied = await daemon.set_controls(name, controls)
+    try:
+        applied = await daemon.set_controls(name, controls)
+    except LeaseLost as elsewhere:  # another replica evaluates it: send the change there
+        return _problem(409, str(elsewhere))
     return web.json_response({"target": name, "controls": _controls_json(applied)}, dumps=_dumps)
 
 

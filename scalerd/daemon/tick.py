@@ -11,31 +11,50 @@ finds out whether the change landed, records it in the state and writes its audi
 so a scale action is neither repeated nor lost and the chain of records has no gap. A
 change that cannot be written ahead (the state store is unreachable) is not made: the
 evaluation is audited ``skipped`` with ``StateUnavailable``.
+
+In a cluster (``ctx.cluster``) an evaluation runs under the fence of its shard's lease
+(``CURRENT_FENCE``): without a valid lease it is audited ``skipped`` (``LeaseLost``) and
+reads nothing; the actuator is called only while the lease has more than one renew period
+left (the time a write may take); and the write-ahead save is fenced, so it fails — and
+the change is not made — once a newer owner holds the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
 from ..audit import AuditRecord, AuditSink, new_record_id
 from ..clock import Clock
 from ..config import Target
-from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied, record_scale
-from ..errors import OperationFailed, Throttled
-from ..plugins import Actuator, Applied, Source
+from ..core import (
+    Capacity,
+    Decision,
+    Observation,
+    Sample,
+    TargetState,
+    decide,
+    record_applied,
+    record_scale,
+)
+from ..errors import LeaseLost, OperationFailed, StaleFence, Throttled
+from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
 from ..redact import redact
 from .metrics import DaemonMetrics
 from .outage import Outage
 from .state import InFlight, Pending, StateStore, StoredTarget
 
-__all__ = ["TargetRuntime", "TickContext", "evaluate", "recover_pending"]
+if TYPE_CHECKING:
+    from ..cluster import ClusterMember
+
+__all__ = ["TargetRuntime", "TickContext", "evaluate", "fenced", "recover_pending"]
 
 log = structlog.get_logger("scalerd")
 
@@ -52,6 +71,9 @@ class TargetRuntime:
     stored: StoredTarget = field(default_factory=StoredTarget)
     last_record: AuditRecord | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # in a cluster: the fencing token under which ``stored`` was restored from Redis; an
+    # evaluation acts only under that same token (a newer one means: restore first)
+    restored_under: int | None = None
 
     @property
     def name(self) -> str:
@@ -71,6 +93,7 @@ class TickContext:
     dry_run: bool
     # the state store's health, shared by every target's evaluations
     state_outage: Outage
+    cluster: ClusterMember | None = None
 
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
@@ -79,8 +102,16 @@ Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
 async def evaluate(runtime: TargetRuntime, ctx: TickContext) -> AuditRecord:
     """Evaluate ``runtime`` once; never two evaluations of one target at a time."""
     async with runtime.lock:
-        started = time.perf_counter()
-        now = ctx.clock.now()
+        with fenced(runtime, ctx):
+            return await _evaluate(runtime, ctx, CURRENT_FENCE.get())
+
+
+async def _evaluate(runtime: TargetRuntime, ctx: TickContext, fence: Fence | None) -> AuditRecord:
+    started = time.perf_counter()
+    now = ctx.clock.now()
+    if ctx.cluster is not None and fence is None:
+        record = _record_without_decision(runtime, ctx, now, started, _lease_lost(runtime, ctx))
+    else:
         observations = await _read_sources(runtime, ctx)
         try:
             capacity = await runtime.actuator.current()
@@ -93,12 +124,12 @@ async def evaluate(runtime: TargetRuntime, ctx: TickContext) -> AuditRecord:
                 # not yet seen to end: hold until its outcome is audited
                 capacity = replace(capacity, operation=runtime.stored.operation.operation)
             record = await _decide_and_act(runtime, ctx, now, started, capacity, observations)
-        await ctx.audit.emit(record)
-        runtime.last_record = record
-        ctx.metrics.observe(record, runtime.target.spec.rule)
-        ctx.metrics.audit_backlog.set(ctx.audit.backlog())
-        _log(record)
-        return record
+    await ctx.audit.emit(record)
+    runtime.last_record = record
+    ctx.metrics.observe(record, runtime.target.spec.rule)
+    ctx.metrics.audit_backlog.set(ctx.audit.backlog())
+    _log(record)
+    return record
 
 
 async def _decide_and_act(
@@ -119,6 +150,7 @@ async def _decide_and_act(
         kind=runtime.target.actuator.kind,
         config_version=ctx.config_version,
         instance=ctx.instance,
+        fence=_token(),
         prev=prev,
         duration_ms=0.0,
         dry_run=ctx.dry_run,
@@ -134,34 +166,24 @@ async def _decide_and_act(
         # written ahead: the record this change will get, as if it landed
         ahead = replace(planned, action="scaled", duration_ms=_elapsed_ms(started))
         pending = Pending.of(decision, now, ahead.as_dict())
-        unsaved = await _save(runtime, ctx, state, pending, prev)
-        if unsaved is not None:  # a change that cannot be written ahead is not made
-            action, reason = "skipped", "StateUnavailable"
-            error = f"state store unavailable ({unsaved}): the change was not made"
+        try:
+            _check_write_budget(runtime, ctx)
+            unsaved = await _save(runtime, ctx, state, pending, prev)
+        except LeaseLost as lost:  # another replica acts for this target now
+            action, reason, error = "skipped", "LeaseLost", f"LeaseLost: {lost}"
         else:
-            try:
-                applied = await runtime.actuator.apply(decision)
-            except asyncio.CancelledError:
-                raise
-            except Throttled as throttled:
-                action, error = (
-                    "skipped",
-                    f"throttled: retry after {throttled.retry_after:g}s: {throttled}",
-                )
-            except Exception as problem:
-                action, error = "failed", _describe(problem)
+            if unsaved is not None:  # a change that cannot be written ahead is not made
+                action, reason = "skipped", "StateUnavailable"
+                error = f"state store unavailable ({unsaved}): the change was not made"
             else:
-                action = "scaled"
-                if applied.operation is not None and applied.resume is not None:
-                    # it counts (cooldowns, rate limits) once it succeeded: see operations.py
-                    in_flight = InFlight.of(
-                        decision, applied.operation, applied.resume, applied.notes
-                    )
-                    runtime.stored = replace(runtime.stored, operation=in_flight)
-                else:
-                    state = record_applied(spec, state, decision, now)
+                action, error, applied, state = await _apply(runtime, decision, state, now)
     notes = list(applied.notes)
-    unsaved = await _save(runtime, ctx, state, None, planned.id)
+    try:
+        unsaved = await _save(runtime, ctx, state, None, planned.id)
+    except LeaseLost as lost:
+        unsaved = None
+        if action == "held":
+            action, reason, error = "skipped", "LeaseLost", f"LeaseLost: {lost}"
     if unsaved is not None and action != "skipped":
         notes.append(f"state not saved ({unsaved}); kept in memory until the store answers")
     return replace(
@@ -175,14 +197,95 @@ async def _decide_and_act(
     )
 
 
+async def _apply(
+    runtime: TargetRuntime, decision: Decision, state: TargetState, now: datetime
+) -> tuple[Action, str | None, Applied, TargetState]:
+    """Call the actuator; the outcome, and the state with the change recorded if made."""
+    try:
+        applied = await runtime.actuator.apply(decision)
+    except asyncio.CancelledError:
+        raise
+    except StaleFence as stale:
+        return "skipped", f"LeaseLost: the resource refused the write: {stale}", Applied(), state
+    except Throttled as throttled:
+        error = f"throttled: retry after {throttled.retry_after:g}s: {throttled}"
+        return "skipped", error, Applied(), state
+    except Exception as problem:
+        return "failed", _describe(problem), Applied(), state
+    if applied.operation is not None and applied.resume is not None:
+        # it counts (cooldowns, rate limits) once it succeeded: see operations.py
+        in_flight = InFlight.of(decision, applied.operation, applied.resume, applied.notes)
+        runtime.stored = replace(runtime.stored, operation=in_flight)
+        return "scaled", None, applied, state
+    return "scaled", None, applied, record_applied(runtime.target.spec, state, decision, now)
+
+
+def _fence(runtime: TargetRuntime, ctx: TickContext) -> Fence | None:
+    """The fence this evaluation may act under: None outside a cluster, and None when the
+    lease is not held, has run out, or is newer than the state in memory."""
+    if ctx.cluster is None:
+        return None
+    fence = ctx.cluster.fence(runtime.name)
+    return fence if fence is not None and fence.token == runtime.restored_under else None
+
+
+def _lease_lost(runtime: TargetRuntime, ctx: TickContext) -> LeaseLost:
+    assert ctx.cluster is not None
+    shard = ctx.cluster.shard_of(runtime.name)
+    lease = ctx.cluster.held.get(shard)
+    if lease is None:
+        return LeaseLost(f"shard {shard} is not held by {ctx.instance}")
+    if lease.remaining() <= 0:
+        return LeaseLost(
+            f"the lease of shard {shard} (fencing token {lease.token}) ran out "
+            f"{-lease.remaining():.1f}s ago and could not be renewed"
+        )
+    return LeaseLost(f"the state of shard {shard} is being restored under a new lease")
+
+
+def _check_write_budget(runtime: TargetRuntime, ctx: TickContext) -> None:
+    """Act only while the lease outlives the write: more than one renew period left."""
+    if ctx.cluster is None:
+        return
+    lease = ctx.cluster.lease(runtime.name)
+    left = lease.remaining() if lease is not None else 0.0
+    if left <= ctx.cluster.renew_s:
+        raise LeaseLost(
+            f"the lease has {left:.2f}s left, less than the {ctx.cluster.renew_s:g}s "
+            "a write may take"
+        )
+
+
+@contextlib.contextmanager
+def fenced(runtime: TargetRuntime, ctx: TickContext) -> Iterator[None]:
+    """Saves of ``runtime``'s state in this block go under its lease (in a cluster)."""
+    token = CURRENT_FENCE.set(_fence(runtime, ctx))
+    try:
+        yield
+    finally:
+        CURRENT_FENCE.reset(token)
+
+
+def _token() -> int | None:
+    fence = CURRENT_FENCE.get()
+    return fence.token if fence is not None else None
+
+
 def _record_without_decision(
     runtime: TargetRuntime, ctx: TickContext, now: datetime, started: float, problem: Exception
 ) -> AuditRecord:
-    action: Literal["failed", "skipped"] = "skipped" if isinstance(problem, Throttled) else "failed"
-    # a change the actuator started and saw fail speaks for itself; anything else failed
-    # while asking for the capacity
+    skipped = isinstance(problem, Throttled | LeaseLost)
+    action: Literal["failed", "skipped"] = "skipped" if skipped else "failed"
+    # a change the actuator started and saw fail speaks for itself, as does a lost lease;
+    # anything else failed while asking for the capacity
     failed_operation = problem if isinstance(problem, OperationFailed) else None
-    prefix = "" if failed_operation is not None else "reading current capacity: "
+    prefix = (
+        "LeaseLost: "
+        if isinstance(problem, LeaseLost)
+        else ""
+        if failed_operation is not None
+        else "reading current capacity: "
+    )
     return AuditRecord.without_decision(
         runtime.name,
         now,
@@ -190,6 +293,7 @@ def _record_without_decision(
         kind=runtime.target.actuator.kind,
         config_version=ctx.config_version,
         instance=ctx.instance,
+        fence=_token(),
         prev=_prev(runtime),
         duration_ms=_elapsed_ms(started),
         dry_run=ctx.dry_run,
@@ -213,7 +317,7 @@ async def _save(
     )
     try:
         await ctx.store.save(runtime.name, runtime.stored)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, LeaseLost):
         raise
     except Exception as problem:  # an unreachable store must not cost the audit record
         return ctx.state_outage.failed(problem)

@@ -105,3 +105,42 @@ async def test_persisted_capacity_survives_a_new_instance(
     await first.apply(decision(7, manual_clock))
     second = RecordingActuator(config, manual_clock, tmp_path / "capacity.txt")
     assert (await second.current()).provisioned == 7
+
+
+async def test_a_shared_capacity_file_refuses_a_stale_fencing_token(
+    manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    import json
+
+    from scalerd.errors import StaleFence
+    from scalerd.plugins import CURRENT_FENCE, Fence
+
+    def replica() -> RecordingActuator:
+        config = RecordingConfig(
+            kind="recording", name="pool", initial=1, persist_to="pool", log_to="writes.jsonl"
+        )
+        actuator = PLUGIN.build(config, BuildContext(clock=manual_clock, base_dir=tmp_path))
+        assert isinstance(actuator, RecordingActuator)
+        return actuator
+
+    old_owner, new_owner = replica(), replica()
+    for actuator, token, desired in ((old_owner, 3, 2), (new_owner, 4, 5)):
+        fenced = CURRENT_FENCE.set(Fence(token, f"r{token}", "lease:0"))
+        try:
+            await actuator.apply(decision(desired, manual_clock))
+        finally:
+            CURRENT_FENCE.reset(fenced)
+    assert (await old_owner.current()).provisioned == 5  # it reads what the other wrote
+    fenced = CURRENT_FENCE.set(Fence(3, "r3", "lease:0"))
+    try:  # the old owner's late write, under its older token
+        with pytest.raises(StaleFence, match="token 3 is older than 4"):
+            await old_owner.apply(decision(1, manual_clock))
+    finally:
+        CURRENT_FENCE.reset(fenced)
+    assert (await new_owner.current()).provisioned == 5
+    log = [json.loads(line) for line in (tmp_path / "writes.jsonl").read_text().splitlines()]
+    assert [(w["desired"], w["fence"], w["refused"]) for w in log] == [
+        (2, 3, False),
+        (5, 4, False),
+        (1, 3, True),
+    ]
