@@ -194,7 +194,10 @@ def load_rule_file(path: str | Path) -> RuleFile:
         rule = _validate(RuleFile, raw)
     except ValidationError as error:
         issues.from_validation(error, RuleFile, lambda loc: (file, loc, ""))
-        raise ConfigError(issues.items) from None
+        # as for a target: the valid keys still meet the cross-key checks
+        rule = _valid_part(RuleFile, raw, error)
+        for key, message in _bounds_problems(rule):
+            issues.add(file, (key,), message)
     for index, schedule in enumerate(rule.schedule):
         issues.check_cron(file, ("schedule", index), schedule.cron, schedule.end, schedule.timezone)
     if issues.items:
@@ -482,13 +485,14 @@ class _Loader:
                 self.issues.from_validation(error, TargetConfig, self._in_target(index))
                 # the keys that are valid still meet the cross-field and cross-reference
                 # checks, so one run reports every problem
-                part = _valid_part(merged, error)
-                if part is not None:
-                    self._check_bounds(index, part)
-                    uses = _written_metric_uses(merged)
-                    self._bind(
-                        index, part, uses, sources, actuators, calendar, names, claimed, build=False
-                    )
+                part = _valid_part(TargetConfig, merged, error)
+                for key, message in _bounds_problems(part):
+                    file, path, suffix = self._place(index, (key,))
+                    self.issues.add(file, path, message, suffix)
+                uses = _written_metric_uses(merged)
+                self._bind(
+                    index, part, uses, sources, actuators, calendar, names, claimed, build=False
+                )
                 continue
             used = config.metric_uses()
             target = self._bind(index, config, used, sources, actuators, calendar, names, claimed)
@@ -712,25 +716,6 @@ class _Loader:
         )
         return spec, actuator, bound
 
-    def _check_bounds(self, index: int, part: TargetConfig) -> None:
-        """``Rule``'s own min/max/default checks, for an entry whose other keys are invalid
-        (pydantic runs a model's checks only when every key is valid)."""
-        if part.maximum is None:
-            return
-        problems = []
-        if part.minimum > part.maximum:
-            problems.append(("min", f"min ({part.minimum}) is greater than max ({part.maximum})"))
-        if part.default is not None and not part.minimum <= part.default <= part.maximum:
-            problems.append(
-                (
-                    "default",
-                    f"default ({part.default}) is outside min..max ({part.minimum}..{part.maximum})",
-                )
-            )
-        for key, message in problems:
-            file, path, suffix = self._place(index, (key,))
-            self.issues.add(file, path, message, suffix)
-
     def _check_ladder(self, index: int, config: TargetConfig, tiers: int) -> bool:
         ok = True
 
@@ -765,6 +750,7 @@ class _Loader:
 # --- helpers ------------------------------------------------------------------------------
 
 M = typing.TypeVar("M", bound=BaseModel)
+R = typing.TypeVar("R", bound=Rule)
 
 
 def _validate(model: type[M], raw: Mapping[str, Any]) -> M:
@@ -798,27 +784,45 @@ def _as_vertical(config: object) -> VerticalConfig | None:
 _VERTICAL: dict[type, bool] = {}
 
 
-def _valid_part(merged: Mapping[str, Any], error: ValidationError) -> TargetConfig | None:
-    """The keys of an invalid ``[[targets]]`` entry that are valid on their own, unchecked
-    across keys, as a ``TargetConfig`` whose invalid or missing keys hold their defaults
-    (``None`` for name, actuator and max)."""
+def _valid_part(model: type[R], raw: Mapping[str, Any], error: ValidationError) -> R:
+    """The keys of an invalid target entry or rule file that are valid on their own,
+    unchecked across keys; its invalid or missing keys hold their defaults (``None`` for
+    name, actuator and max)."""
     invalid = {detail["loc"][0] for detail in error.errors() if detail["loc"]}
     values: dict[str, Any] = {"name": None, "actuator": None, "maximum": None}
-    for name, info in TargetConfig.model_fields.items():
+    for name, info in model.model_fields.items():
         key = info.alias or name
-        if key in merged and key not in invalid:
+        if key in raw and key not in invalid:
             try:
-                values[name] = _field_adapter(name).validate_json(
-                    _JSON.encode(merged[key]), strict=True
+                values[name] = _field_adapter(model, name).validate_json(
+                    _JSON.encode(raw[key]), strict=True
                 )
             except ValidationError:  # valid only with other keys (a model-level check)
                 continue
-    return TargetConfig.model_construct(**values)
+    return typing.cast(R, model.model_construct(**values))
 
 
 @functools.cache
-def _field_adapter(name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(TargetConfig.model_fields[name].rebuild_annotation())
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(model.model_fields[name].rebuild_annotation())
+
+
+def _bounds_problems(part: Rule) -> list[tuple[str, str]]:
+    """``Rule``'s own min/max/default checks, for the valid part of an invalid entry
+    (pydantic runs a model's checks only when every key is valid)."""
+    if part.maximum is None:
+        return []
+    problems = []
+    if part.minimum > part.maximum:
+        problems.append(("min", f"min ({part.minimum}) is greater than max ({part.maximum})"))
+    if part.default is not None and not part.minimum <= part.default <= part.maximum:
+        problems.append(
+            (
+                "default",
+                f"default ({part.default}) is outside min..max ({part.minimum}..{part.maximum})",
+            )
+        )
+    return problems
 
 
 def _written_metric_uses(merged: Mapping[str, Any]) -> dict[str, KeyPath]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scalerd.config import load_config
+from scalerd.config import load_config, load_rule_file
 from scalerd.errors import ConfigError
 
 BASE = """\
@@ -318,4 +318,21 @@ def test_nesting_too_deep_names_its_line(tmp_path: Path, depth: int) -> None:
     assert _problems(tmp_path, text) == [
         f"{tmp_path}/config.toml:{len(text.splitlines())}: TOML syntax error: arrays or "
         "tables nested more than 150 deep"
+    ]
+
+
+def test_a_rule_file_alone_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "rule.toml"
+    text = (
+        'min = 30\nmax = 20\ninterval = 15\n[[track]]\nmetric = "q"\ntype = "total"\n'
+        'target = 5\n[[schedule]]\nname = "feb"\ncron = "0 0 30 2 *"\nduration = "1h"\nmin = 2\n'
+    )
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_rule_file(path)
+    assert sorted(str(issue) for issue in caught.value.issues) == [
+        f"{path}:10: schedule[0].cron: cron expression '0 0 30 2 *' never fires: no date "
+        "matches its day of month, month and day of week (e.g. 30 February)",
+        f"{path}:1: min: min (30) is greater than max (20)",
+        f"{path}:3: interval: a duration needs a unit: write '15s' or '15m', not a bare number",
     ]
