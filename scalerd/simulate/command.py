@@ -1,9 +1,12 @@
-"""``scalerd simulate --config PATH --trace CSV [--target NAME] [--out DIR] [--compare PATH ...]``.
+"""``scalerd simulate --config PATH --trace CSV [--target NAME] [--out DIR] [--compare PATH ...]
+[--window START:END]``.
 
 Every config named (``--config`` first, then each ``--compare``) is replayed on the same
 trace in this one process, with the same command-line overrides of ``[simulate]``. One
 config writes ``timeline.csv``, ``summary.json`` and ``timeline.png`` to ``--out``;
-several write them to ``--out/<label>/`` each. The scores go to stdout as one table.
+several write them to ``--out/<label>/`` each, and ``--out/compare.png`` draws them all on
+one chart. ``--window`` zooms the plots (never the files or scores) into part of the trace.
+The scores go to stdout as one table.
 
 The simulator is imported when the command runs, not when the CLI starts, so that
 ``scalerd``'s other commands do not pay for loading it (and matplotlib).
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ..traces import Trace
+    from .plot import Replay
     from .scenario import Scenario
 
 __all__ = ["add_arguments", "run"]
@@ -70,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="more configs or rule files to replay on the same trace: one table row each",
     )
+    parser.add_argument(
+        "--window",
+        type=_window,
+        metavar="START:END",
+        help="plot only this part of the trace, as durations from its start, e.g. 3d:4d",
+    )
     model = parser.add_argument_group(
         "capacity model", "each overrides the config's [simulate] key of the same name"
     )
@@ -111,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..traces import TraceError, load_trace
-    from .report import SCORE_HEADERS, format_table
+    from .report import SCORE_HEADERS, format_table, score_cells
     from .scenario import load_scenario
 
     try:
@@ -122,36 +132,48 @@ def run(args: argparse.Namespace) -> int:
             for path in (args.config, *args.compare)
         ]
         labels = _unique([scenario.label for scenario in scenarios])
+        several = len(scenarios) > 1
         with _progress(labels) as bars:
-            rows = [
+            replays = [
                 _replay(
                     scenario,
                     trace,
                     label,
-                    args.out if len(scenarios) == 1 else args.out / label,
+                    args.out / label if several else args.out,
+                    args.window,
                     bars.get(label),
                 )
                 for scenario, label in zip(scenarios, labels, strict=True)
             ]
+        if several:
+            from .plot import plot_comparison
+
+            title = f"{', '.join(labels)} on {Path(trace.origin).name}"
+            plot_comparison(replays, title, args.out / "compare.png", args.window)
     except ConfigError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
         return 1
-    except TraceError as error:
+    except (TraceError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
+    rows = [[replay.label, *score_cells(replay.scores)] for replay in replays]
     print(format_table(("config", *SCORE_HEADERS), rows))
     print(f"\noutputs in {args.out}/")
     return 0
 
 
 def _replay(
-    scenario: Scenario, trace: Trace, label: str, out: Path, bar: _Bar | None = None
-) -> list[str]:
-    """Replay, write the three files to ``out``, and return the table row."""
+    scenario: Scenario,
+    trace: Trace,
+    label: str,
+    out: Path,
+    window: tuple[float, float] | None,
+    bar: _Bar | None = None,
+) -> Replay:
+    """Replay, write the three files to ``out``, and return the replay."""
     from .output import summary, write_outputs
-    from .plot import plot_timeline
-    from .report import score_cells
+    from .plot import Replay, plot_timeline
     from .run import simulate
     from .scores import score
 
@@ -161,10 +183,28 @@ def _replay(
     scores = score(timeline)
     trace_name = Path(trace.origin).name
     write_outputs(out, timeline, summary(scenario, trace_name, timeline, scores))
-    plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png")
+    plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png", window)
     if bar is not None:
         bar.done()
-    return [label, *score_cells(scores)]
+    return Replay(label, timeline, scores)
+
+
+def _window(text: str) -> tuple[float, float]:
+    """``START:END``, each a duration from the trace's start (``0s:1d``, ``2d12h:3d``)."""
+    from ..core import parse_duration
+
+    start, colon, end = text.partition(":")
+    try:
+        if not colon:
+            raise ValueError("no colon")
+        window = (parse_duration(start).total_seconds(), parse_duration(end).total_seconds())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write START:END as durations from the trace's start, e.g. 3d:4d"
+        ) from None
+    if window[1] <= window[0]:
+        raise argparse.ArgumentTypeError(f"{text!r}: END must come after START")
+    return window
 
 
 class _Bar:

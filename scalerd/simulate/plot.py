@@ -1,16 +1,24 @@
-"""``timeline.png``: a replay at a glance.
+"""``timeline.png`` (one replay) and ``compare.png`` (every config of a ``--compare`` on one
+chart): a replay at a glance, readable at two weeks as at one hour.
 
-Top: demand against the ready replicas' capacity, in work per second, with the
-under-provisioned time shaded. Bottom: provisioned and ready replicas, with every scale
-action marked, and what the rules recommended before the behavior (windows, cooldowns,
-rate limits) had its say. Both share the time axis. The PNG carries no metadata
-(matplotlib would stamp its version), so the same replay draws the same bytes.
+Top: demand against the ready replicas' capacity, in work per second. Middle: provisioned
+(and, for one replay, ready and recommended) replicas, with every scale action marked and
+the min/max bounds in force drawn (a schedule profile moves them). Bottom: under-provisioning
+as the share of each slice of time that demand exceeded ready capacity. A shortfall of 15
+seconds in two weeks is far narrower than a pixel; shading whole slices would paint a
+replay 17 % under-provisioned almost solid red. The slice's fraction reads true at any
+length, and the slices add up exactly to the scored fraction (:func:`shortfall_slices`).
+
+All panels share the time axis; ``window`` (seconds since the trace's start) zooms into
+part of the replay. The PNG carries no metadata (matplotlib would stamp its version), so the
+same replay draws the same bytes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +32,126 @@ from matplotlib.axes import Axes
 from .run import Timeline
 from .scores import Scores, scale_actions
 
-__all__ = ["plot_timeline"]
+__all__ = ["Replay", "Slice", "plot_comparison", "plot_timeline", "shortfall_slices", "steps"]
 
 _HOURS_AXIS_UP_TO = 48.0  # longer replays are read in days
-# A 15-second shortfall in a two-week replay is far narrower than a pixel: the shading
-# marks shortfalls on at most this many equal slices of the replay, so each one shows.
-_SHADED_SLICES = 1500
+# the bottom strip: this many slices of the window, at most
+SLICES = 400
 # markers small enough that a flapping replay still reads as a band, not a smear
 _MANY_ACTIONS = 300
+_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def plot_timeline(timeline: Timeline, scores: Scores, title: str, path: Path) -> None:
-    unit, per = _time_unit(len(timeline) * timeline.interval)
-    # one more edge than ticks, so the last tick is drawn for its whole length
-    edges = [timeline.time(tick) / per for tick in range(len(timeline) + 1)]
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """One config's replay, as a chart draws it."""
 
-    figure, (load, replicas) = plt.subplots(
-        2, 1, sharex=True, figsize=(13, 7.5), height_ratios=(3, 2), layout="constrained"
+    label: str
+    timeline: Timeline
+    scores: Scores
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Ticks ``[first, end)`` of a replay, and the share of them under-provisioned."""
+
+    first: int
+    end: int
+    fraction: float
+
+
+def shortfall_slices(
+    timeline: Timeline, first: int = 0, end: int | None = None, slices: int = SLICES
+) -> list[Slice]:
+    """Ticks ``[first, end)`` cut into at most ``slices`` equal runs of ticks, each with the
+    fraction of its ticks with demand > ready x capacity. Weighted by their lengths, they
+    average to the fraction of those ticks under-provisioned: over the whole replay, the
+    scored ``underprovisioned_fraction``."""
+    end = len(timeline) if end is None else end
+    size = max(1, math.ceil((end - first) / slices))
+    capacity = timeline.capacity
+    out = []
+    for start in range(first, end, size):
+        stop = min(start + size, end)
+        short = sum(
+            1
+            for tick in range(start, stop)
+            if timeline.demand[tick] > timeline.ready[tick] * capacity
+        )
+        out.append(Slice(start, stop, short / (stop - start)))
+    return out
+
+
+def plot_timeline(
+    timeline: Timeline,
+    scores: Scores,
+    title: str,
+    path: Path,
+    window: tuple[float, float] | None = None,
+) -> None:
+    _draw([Replay(title, timeline, scores)], f"{title} — {_headline(scores)}", path, window)
+
+
+def plot_comparison(
+    replays: Sequence[Replay], title: str, path: Path, window: tuple[float, float] | None = None
+) -> None:
+    _draw(replays, title, path, window)
+
+
+def _draw(
+    replays: Sequence[Replay], title: str, path: Path, window: tuple[float, float] | None
+) -> None:
+    longest = max(len(r.timeline) * r.timeline.interval for r in replays)
+    start, stop = window if window is not None else (0.0, longest)
+    unit, per = _time_unit(min(stop, longest) - start)
+    # each replay has its own interval: its own ticks and edges within the window
+    views = [_View(replay, *_ticks(replay.timeline, window), per) for replay in replays]
+
+    figure, (load, replicas, strip) = plt.subplots(
+        3, 1, sharex=True, figsize=(13, 8.5), height_ratios=(3, 2.4, 1), layout="constrained"
     )
-    figure.suptitle(f"{title} — {_headline(scores)}", fontsize=11)
-    _draw_load(load, timeline, edges)
-    _draw_replicas(replicas, timeline, edges)
-    replicas.set_xlabel(f"time since the trace's start ({unit})")
-    replicas.set_xlim(edges[0], edges[-1])
+    if window is not None:
+        title += f"  [window {_span(start)} to {_span(stop)}]"
+    figure.suptitle(title, fontsize=11)
+    _draw_load(load, views)
+    _draw_replicas(replicas, views)
+    _draw_strip(strip, views)
+    strip.set_xlabel(f"time since the trace's start ({unit})")
+    strip.set_xlim(start / per, min(stop, longest) / per)
     figure.savefig(path, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
+
+
+class _View:
+    """A replay's ticks ``[first, end)`` in the window, and their edges on the time axis
+    (one more edge than ticks, so the last tick is drawn for its whole length)."""
+
+    def __init__(self, replay: Replay, first: int, end: int, per: float) -> None:
+        self.replay, self.timeline, self.first, self.end, self.per = (
+            replay,
+            replay.timeline,
+            first,
+            end,
+            per,
+        )
+        self.edges = [replay.timeline.time(tick) / per for tick in range(first, end + 1)]
+
+    def column(self, values: Sequence[float]) -> list[float]:
+        return list(values[self.first : self.end])
+
+
+def _ticks(timeline: Timeline, window: tuple[float, float] | None) -> tuple[int, int]:
+    if window is None:
+        return 0, len(timeline)
+    start, stop = window
+    first = max(0, math.floor(start / timeline.interval))
+    end = min(len(timeline), math.ceil(stop / timeline.interval))
+    if end <= first:
+        raise ValueError(
+            f"the window {_span(start)} to {_span(stop)} holds no tick of this replay "
+            f"(it lasts {_span(len(timeline) * timeline.interval)})"
+        )
+    return first, end
 
 
 def _headline(scores: Scores) -> str:
@@ -63,72 +166,190 @@ def _headline(scores: Scores) -> str:
     )
 
 
-def _draw_load(axes: Axes, timeline: Timeline, edges: Sequence[float]) -> None:
-    serving = [ready * timeline.capacity for ready in timeline.ready]
-    short = [demand > capacity for demand, capacity in zip(timeline.demand, serving, strict=True)]
-    _shade(axes, edges, short)
-    _steps(axes, edges, serving, color="tab:green", linewidth=1.0, label="ready capacity")
-    _steps(axes, edges, timeline.demand, color="black", linewidth=0.6, label="demand")
+def _label(replay: Replay) -> str:
+    scores = replay.scores
+    ratio = "n/a" if scores.cost_ratio_to_limit is None else f"{scores.cost_ratio_to_limit:.2f}"
+    under = scores.underprovisioned_fraction
+    return f"{replay.label} (whole replay: cost {ratio}x, under {under:.1%})"
+
+
+def _colour(index: int, single: str, views: Sequence[_View]) -> str:
+    return single if len(views) == 1 else _COLOURS[index % len(_COLOURS)]
+
+
+def _draw_load(axes: Axes, views: Sequence[_View]) -> None:
+    if len(views) > 1:
+        _draw_need(axes, views)
+        return
+    (view,) = views
+    serving = [ready * view.timeline.capacity for ready in view.column(view.timeline.ready)]
+    steps(axes, view.edges, serving, color="tab:green", linewidth=1.0, label="ready capacity")
+    demand = view.column(view.timeline.demand)
+    steps(axes, view.edges, demand, color="black", linewidth=0.6, label="demand")
     axes.set_ylabel("work per second")
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9)
+    _legend(axes, views)
     axes.grid(alpha=0.3)
 
 
-def _shade(axes: Axes, edges: Sequence[float], short: Sequence[bool]) -> None:
-    """Shade, full height, every slice of the replay with a tick of demand > capacity.
+def _draw_need(axes: Axes, views: Sequence[_View]) -> None:
+    """Configs may model a replica's capacity differently (a queue worker, a web server), so
+    their demand is compared as replicas needed: demand / capacity, against ready replicas."""
+    finest = min(views, key=lambda view: view.timeline.interval)
+    timeline = finest.timeline
+    need = [demand / timeline.capacity for demand in finest.column(timeline.demand)]
+    _draw_series(axes, finest, need, "black", "replicas needed (demand / capacity)", 0.6)
+    for index, view in reversed(list(enumerate(views))):  # the first config on top
+        ready = view.column(view.timeline.ready)
+        _draw_series(
+            axes, view, ready, _colour(index, "", views), f"{view.replay.label}: ready", 1.0
+        )
+    axes.set_ylabel("replicas")
+    axes.set_ylim(bottom=0)
+    _legend(axes, views)
+    axes.grid(alpha=0.3)
 
-    Each slice is its own rectangle (two points at each height): ``fill_between``'s
-    ``where`` would leave out a slice whose neighbours are not shaded.
-    """
-    size = max(1, math.ceil(len(short) / _SHADED_SLICES))
-    xs: list[float] = []
-    heights: list[float] = []
-    for start in range(0, len(short), size):
-        marked = 1.0 if any(short[start : start + size]) else 0.0
-        xs += [edges[start], edges[min(start + size, len(short))]]
-        heights += [marked, marked]
+
+def _draw_series(
+    axes: Axes, view: _View, values: Sequence[float], colour: str, label: str, width: float
+) -> None:
+    """A column as steps when the window is short; on a long one, each slice's mean as a
+    line within a band from its lowest to its highest value, so lines that flap every few
+    ticks do not paint over each other."""
+    if len(values) <= 2 * SLICES:
+        steps(axes, view.edges, values, color=colour, linewidth=width, label=label)
+        return
+    size = math.ceil(len(values) / SLICES)
+    xs, means, lows, highs = [], [], [], []
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        xs.append(view.edges[start])
+        means.append(sum(chunk) / len(chunk))
+        lows.append(min(chunk))
+        highs.append(max(chunk))
+    xs.append(view.edges[-1])
     axes.fill_between(
         xs,
-        0,
-        heights,
-        transform=axes.get_xaxis_transform(),
-        color="tab:red",
-        alpha=0.2,
+        [*lows, lows[-1]],
+        [*highs, highs[-1]],
+        step="post",
+        color=colour,
+        alpha=0.12,
         linewidth=0,
-        label="under-provisioned",
     )
+    steps(axes, xs, means, color=colour, linewidth=width, label=f"{label} (mean; band: range)")
 
 
-def _draw_replicas(axes: Axes, timeline: Timeline, edges: Sequence[float]) -> None:
-    _steps(axes, edges, timeline.recommended, color="tab:gray", linewidth=0.6, label="recommended")
-    _steps(axes, edges, timeline.provisioned, color="tab:blue", linewidth=1.0, label="provisioned")
-    _steps(axes, edges, timeline.ready, color="tab:green", linewidth=1.0, label="ready")
-    actions = scale_actions(timeline)
+def _draw_replicas(axes: Axes, views: Sequence[_View]) -> None:
+    single = len(views) == 1
+    top = 0.0
+    clipped = False
+    bounds: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+    for index, view in reversed(list(enumerate(views))):  # the first config on top
+        timeline, edges = view.timeline, view.edges
+        colour = _colour(index, "tab:blue", views)
+        provisioned = view.column(timeline.provisioned)
+        if single:
+            recommended = view.column(timeline.recommended)
+            steps(axes, edges, recommended, color="tab:gray", linewidth=0.6, label="recommended")
+            ready = view.column(timeline.ready)
+            steps(axes, edges, ready, color="tab:green", linewidth=1.0, label="ready")
+            steps(axes, edges, provisioned, color=colour, linewidth=1.0, label="provisioned")
+            clipped = max(recommended) > max(provisioned) * 1.15 + 0.5
+            _draw_actions(axes, view)
+        else:
+            _draw_series(axes, view, provisioned, colour, _label(view.replay), 1.0)
+        top = max(top, max(provisioned))
+        if timeline.minimum is not None and timeline.maximum is not None:
+            key = (tuple(timeline.minimum), tuple(timeline.maximum))
+            if key not in bounds:
+                bounds[key] = []
+                high = view.column(timeline.maximum)
+                style: dict[str, Any] = {"color": "dimgray", "linewidth": 0.9}
+                steps(axes, edges, high, linestyle="--", **style)
+                steps(axes, edges, view.column(timeline.minimum), linestyle=":", **style)
+                # a max far above what was used would flatten the lines: it may run off the top
+                top = max(top, min(max(high), max(provisioned) * 2 + 1))
+            bounds[key].append(view.replay.label)
+    for (lows, highs), labels in bounds.items():
+        steady = len(set(lows)) == 1 and len(set(highs)) == 1
+        shown = f"min {lows[0]}, max {highs[0]}" if steady else "min/max in force"
+        who = "" if single else f" ({', '.join(labels)})"
+        axes.plot([], [], color="dimgray", linestyle="--", linewidth=0.9, label=shown + who)
+    axes.set_ylabel("replicas")
+    axes.set_ylim(0, top * 1.15 + 0.5)
+    if clipped:
+        axes.text(
+            0.005,
+            0.97,
+            "recommended runs off the top at times",
+            transform=axes.transAxes,
+            fontsize=8,
+            va="top",
+            color="tab:gray",
+        )
+    _legend(axes, views)
+    axes.grid(alpha=0.3)
+
+
+def _draw_actions(axes: Axes, view: _View) -> None:
+    timeline, first = view.timeline, view.first
+    actions = [(t, moved) for t, moved in scale_actions(timeline) if first <= t < view.end]
     size = 4 if len(actions) > _MANY_ACTIONS else 16
-    for direction, marker, color, label in (
+    for direction, marker, colour, label in (
         (1, "^", "tab:orange", "scale out"),
         (-1, "v", "tab:purple", "scale in"),
     ):
         ticks = [tick for tick, moved in actions if moved == direction]
         axes.scatter(
-            [edges[tick] for tick in ticks],
+            [view.edges[tick - first] for tick in ticks],
             [timeline.provisioned[tick] for tick in ticks],
             marker=marker,
             s=size,
-            color=color,
+            color=colour,
             zorder=3,
             label=label,
         )
-    axes.set_ylabel("replicas")
-    # scaled to what was provisioned, with room for its markers and for a recommendation
-    # above it; a wild recommendation runs off the top rather than flatten everything
-    axes.set_ylim(0, max(timeline.provisioned) * 1.25 + 0.5)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9)
+
+
+def _draw_strip(axes: Axes, views: Sequence[_View]) -> None:
+    single = len(views) == 1
+    for index, view in reversed(list(enumerate(views))):  # the first config on top
+        timeline = view.timeline
+        slices = shortfall_slices(timeline, view.first, view.end)
+        xs = [timeline.time(s.first) / view.per for s in slices]
+        xs.append(timeline.time(view.end) / view.per)
+        values = [100 * s.fraction for s in slices]
+        colour = _colour(index, "tab:red", views)
+        label = "under-provisioned" if single else view.replay.label
+        steps(axes, xs, values, color=colour, linewidth=1.0, label=label)
+        if single:
+            axes.fill_between(xs, [*values, values[-1]], step="post", color=colour, alpha=0.25)
+    view = views[0]
+    seconds = math.ceil((view.end - view.first) / SLICES) * view.timeline.interval
+    axes.set_ylabel(f"% of each {_span(seconds)}\nunder-provisioned", fontsize=9)
+    axes.set_ylim(0, 100)
+    _legend(axes, views)
     axes.grid(alpha=0.3)
 
 
-def _steps(axes: Axes, edges: Sequence[float], values: Sequence[float], **style: Any) -> None:
+def _legend(axes: Axes, views: Sequence[_View]) -> None:
+    """The legend, configs in the order given (they are drawn in reverse, the first on top)."""
+    handles, labels = axes.get_legend_handles_labels()
+    if len(views) > 1:
+        names = [view.replay.label for view in views]
+
+        def rank(label: str) -> int:
+            if label.startswith("min"):
+                return len(names)
+            return next((i for i, name in enumerate(names) if label.startswith(name)), -1)
+
+        order = sorted(range(len(labels)), key=lambda i: rank(labels[i]))
+        handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    axes.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9)
+
+
+def steps(axes: Axes, edges: Sequence[float], values: Sequence[float], **style: Any) -> None:
     """Each value held from its tick's start to the next one's. A line, not ``stairs``:
     matplotlib simplifies long lines when drawing them, and a two-week replay has 80 000
     steps."""
@@ -142,3 +363,11 @@ def _time_unit(seconds: float) -> tuple[str, float]:
     if hours >= 2:
         return "hours", 3600.0
     return "minutes", 60.0
+
+
+def _span(seconds: float) -> str:
+    from datetime import timedelta
+
+    from ..core.durations import format_duration
+
+    return format_duration(timedelta(seconds=seconds))

@@ -24,10 +24,11 @@ recompute ``summary.json`` from the CSV.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
+from ..core.model import Reason, Step
 from ..settings import SimulateSettings
 from ..traces import Trace, TraceError
 from .model import ReplicaPool, Workload, measure, queue_after
@@ -64,6 +65,9 @@ class Timeline:
     metric_failures: int
     # whole ticks from asking for a replica to its serving (what the oracle looks ahead)
     startup_ticks: int = 0
+    # the bounds in force at each tick (a schedule profile moves them), when known
+    minimum: array[int] | None = None
+    maximum: array[int] | None = None
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -162,8 +166,8 @@ def simulate(
     workload = Workload.of(settings)
     sensors = _Sensors(scenario, workload)
     pool = ReplicaPool(scenario.initial, scenario.startup_ticks)
-    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(4))
-    recommended, desired, provisioned, ready = columns
+    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(6))
+    recommended, desired, provisioned, ready, minimum, maximum = columns
     state = TargetState()
     queued = 0.0
     failures = 0
@@ -183,6 +187,9 @@ def simulate(
         desired.append(decision.desired)
         provisioned.append(pool.provisioned)
         ready.append(pool.ready)
+        low, high = _bounds(decision.steps, spec.rule.minimum, spec.rule.maximum)
+        minimum.append(low)
+        maximum.append(high)
         queued = queue_after(queued, load, pool.ready, workload.capacity, step.total_seconds())
         last_demand, last_ready = load, pool.ready
         if progress is not None and tick % PROGRESS_EVERY == 0:
@@ -202,4 +209,14 @@ def simulate(
         ready=ready,
         metric_failures=failures,
         startup_ticks=scenario.startup_ticks,
+        minimum=minimum,
+        maximum=maximum,
     )
+
+
+def _bounds(steps: Sequence[Reason], minimum: int, maximum: int) -> tuple[int, int]:
+    """The bounds a decision ran under: a schedule profile's, else the rule's."""
+    for step in steps:
+        if step.code == Step.SCHEDULE:
+            return int(step.data.get("min", minimum)), int(step.data.get("max", maximum))
+    return minimum, maximum
