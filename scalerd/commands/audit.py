@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ._common import add_config_argument, load_or_report, report_unknown_target
+from .audit_chart import add_arguments as add_chart_arguments
 
 if TYPE_CHECKING:
     from ..audit import AuditRecord
@@ -47,6 +48,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--wide", action="store_true", help="full time, reason code, and the whole why"
     )
     audit.add_argument("--json", action="store_true", help="one JSON record per line")
+    add_chart_arguments(audit)
     audit.set_defaults(handler=_audit)
 
 
@@ -68,6 +70,10 @@ def _chosen(flag: str, text: str | None, allowed: Iterable[str]) -> frozenset[st
 
 
 def _audit(args: argparse.Namespace) -> int:
+    if args.chart:
+        from .audit_chart import chart
+
+        return chart(args)
     from rich.console import Console
 
     from ..audit import ACTIONS

@@ -237,7 +237,13 @@ def _draw_series(
         alpha=0.12,
         linewidth=0,
     )
-    steps(axes, xs, means, color=colour, linewidth=width, label=f"{label} (mean; band: range)")
+    steps(axes, xs, means, color=colour, linewidth=width, label=label)
+    axes.set_title(
+        f"each line: the mean of a {_span(size * view.timeline.interval)} slice; its band: "
+        "the slice's lowest to highest",
+        fontsize=8,
+        loc="left",
+    )
 
 
 def _draw_replicas(axes: Axes, views: Sequence[_View]) -> None:

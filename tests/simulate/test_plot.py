@@ -5,22 +5,24 @@ bounds in force are in the timeline the plots draw."""
 from __future__ import annotations
 
 import csv
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from .test_cli import AZURE, HPA, PNG_SIGNATURE, unseen_trace
 
 from scalerd.cli import main
 from scalerd.simulate.plot import shortfall_slices
-from scalerd.simulate.run import simulate
+from scalerd.simulate.run import Timeline, simulate
 from scalerd.simulate.scenario import load_scenario
 from scalerd.simulate.scores import score
 from scalerd.traces import load_trace
 
+from .test_cli import AZURE, HPA, PNG_SIGNATURE, unseen_trace
+
 KEDA = HPA.parent / "keda-default.toml"
 
 
-def _replay(tmp_path: Path, config: Path = KEDA):  # type: ignore[no-untyped-def]
+def _replay(tmp_path: Path, config: Path = KEDA) -> Timeline:
     scenario = load_scenario(config, target=None, overrides={"peak_replicas": 20})
     return simulate(scenario, load_trace(unseen_trace(tmp_path)))
 
@@ -32,7 +34,7 @@ def test_the_strip_adds_up_to_the_scored_fraction(tmp_path: Path, slices: int) -
     assert 0.01 < scored < 0.99  # KEDA's defaults leave a sawtooth of shortfalls to draw
     drawn = shortfall_slices(timeline, slices=slices)
     assert len(drawn) <= slices and drawn[0].first == 0 and drawn[-1].end == len(timeline)
-    assert all(a.end == b.first for a, b in zip(drawn, drawn[1:], strict=False))  # no gap
+    assert all(a.end == b.first for a, b in pairwise(drawn))  # no gap
     weighted = sum(s.fraction * (s.end - s.first) for s in drawn) / len(timeline)
     assert weighted == pytest.approx(scored, abs=1e-6)
 
@@ -64,9 +66,10 @@ def test_window_zooms_and_compare_overlays(tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     assert main([*args[:-1], str(whole), "--compare", str(AZURE), str(KEDA)]) == 0
     assert (out / "compare.png").read_bytes() != (whole / "compare.png").read_bytes()
-    with (out / "hpa-default" / "timeline.csv").open() as zoomed, (
-        whole / "hpa-default" / "timeline.csv"
-    ).open() as full:
+    with (
+        (out / "hpa-default" / "timeline.csv").open() as zoomed,
+        (whole / "hpa-default" / "timeline.csv").open() as full,
+    ):
         assert list(csv.reader(zoomed)) == list(csv.reader(full))
     assert main([*args, "--window", "9h:10h"]) == 1  # past the trace's end
     with pytest.raises(SystemExit) as bad:
