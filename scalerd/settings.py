@@ -211,7 +211,7 @@ MetricKind = Literal["utilization", "rate", "arrivals", "backlog", "concurrency"
 
 
 class SimulateSettings(Section):
-    """The capacity model ``scalerd simulate`` replays demand against (DESIGN.md §6).
+    """The capacity model ``scalerd simulate`` replays demand against (README: Simulation).
 
     Demand is work per second; each ready replica serves ``capacity`` of it. The metric
     kinds (``scalerd.simulate.model`` has the formulas) are what the rules' metrics are

@@ -1,6 +1,6 @@
 """The audit stream: one record per evaluation of a target, written and read back.
 
-``record`` defines the record (DESIGN.md §5), ``sinks`` where it is written (a JSON-lines
+``record`` defines the record (README: the audit record), ``sinks`` where it is written (a JSON-lines
 file, a Redis stream with a local spool, memory), ``readers`` how ``scalerd audit`` and
 ``scalerd explain`` read it back, and ``render`` how it is shown to on-call.
 """

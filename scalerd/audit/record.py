@@ -1,4 +1,4 @@
-"""The audit record: one evaluation of one target, as on-call reads it (DESIGN.md §5).
+"""The audit record: one evaluation of one target, as on-call reads it (README: the audit record).
 
 A record is the core's :class:`~scalerd.core.model.Decision` serialized *as it is*
 (``Decision.as_dict()``), plus what only the shell knows: which replica ran it, under which

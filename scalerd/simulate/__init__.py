@@ -1,5 +1,5 @@
 """``scalerd simulate``: replay demand through the real ``core.decide`` on a virtual clock
-and score the result against the clairvoyant limit (DESIGN.md §6).
+and score the result against the clairvoyant limit (README: Simulation).
 
 * :mod:`.scenario` — which target, its ``[simulate]`` capacity model, what each metric is
   (``load_scenario``);

@@ -1,4 +1,4 @@
-"""How good a replay was, computed from the timeline's columns alone (DESIGN.md §6).
+"""How good a replay was, computed from the timeline's columns alone (README: Simulation).
 
 Nothing here looks at decisions or at the model's insides: a score is a sum over rows of
 ``timeline.csv``, so anyone can recompute ``summary.json`` from the CSV.
@@ -7,7 +7,7 @@ Nothing here looks at decisions or at the model's insides: a score is a sum over
 * limit — the per-tick need: at every tick exactly the replicas the tick's demand needs,
   ready at once; ``cost_ratio_to_limit`` is cost over limit. No scaler can reach it when
   replicas take time to start;
-* oracle — the best any scaler can do (DESIGN.md §6): the clairvoyant that at each tick
+* oracle — the best any scaler can do (README: Simulation): the clairvoyant that at each tick
   provisions for the largest demand from then until one startup and one tick later,
   ``ceil(max demand over [t, t + startup + interval] / capacity)``;
   ``cost_ratio_to_oracle`` is cost over that;
