@@ -5,7 +5,6 @@
     ├── SourceError     a source could not produce a reading (becomes a failed observation)
     ├── ActuatorError   an actuator could not read or change capacity (audited as failed)
     │   ├── Throttled        the platform asked us to back off (429/503/529, Retry-After)
-    │   ├── OperationFailed  a change it started ended in failure (reported once)
     │   └── StaleFence       the resource has seen a newer fencing token than this write's
     └── LeaseLost       this replica no longer holds the lease of a target's shard
 
@@ -22,7 +21,6 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "LeaseLost",
-    "OperationFailed",
     "ScalerdError",
     "SourceError",
     "StaleFence",
@@ -77,14 +75,6 @@ class Throttled(ActuatorError):
     def __init__(self, message: str, retry_after: float, code: str | None = None) -> None:
         super().__init__(message, code)
         self.retry_after = retry_after
-
-
-class OperationFailed(ActuatorError):
-    """A change the actuator started (a long-running operation) ended in failure."""
-
-    def __init__(self, message: str, code: str | None, operation: str) -> None:
-        super().__init__(message, code)
-        self.operation = operation
 
 
 class StaleFence(ActuatorError):

@@ -7,7 +7,8 @@ end in whichever process runs next — the same one, a restarted one, another re
 next ``run --once`` — and then, under the target's lock:
 
 * writes its outcome as an audit record of its own, chained by ``prev``: ``scaled``
-  (confirmed by Azure) or ``failed`` with Azure's error code and message;
+  (confirmed by Azure, or not confirmed — its status could not be read — while the
+  resource shows the change) or ``failed`` with Azure's error code and message;
 * on success only, adds the change to the core's history (``core.record_scale``, as of
   when the operation started), so cooldowns and rate limits run from when it was asked
   for; a change that failed never enters that history, so it starts no cooldown and the
@@ -68,7 +69,10 @@ async def settle_operation(
             f" ({in_flight.tier})" if in_flight.tier else ""
         )
         action: Action
-        if outcome.succeeded:
+        # an end Azure did not confirm (its status could not be read) still counts when the
+        # resource shows the change: the resource, not the poll, says what happened
+        landed = not outcome.succeeded and await _resource_shows(runtime, in_flight.after)
+        if outcome.succeeded or landed:
             cooldown = timedelta(seconds=in_flight.cooldown_s)
             state = record_scale(
                 runtime.target.spec,
@@ -79,8 +83,13 @@ async def settle_operation(
                 in_flight.started_at,
             )
             action, error = "scaled", None
+            verdict = (
+                f"not confirmed ({outcome.code}: {outcome.message}), but the resource shows it"
+                if landed
+                else "succeeded"
+            )
             notes: tuple[str, ...] = (
-                f"operation {in_flight.operation} succeeded: {change}",
+                f"operation {in_flight.operation} {verdict}: {change}",
                 *in_flight.notes,
             )
         else:
@@ -122,12 +131,12 @@ async def settle_operation(
             error=redact(error) if error is not None else None,
             operation=in_flight.operation,
             tier=in_flight.tier,
-            cooldown_s=in_flight.cooldown_s if outcome.succeeded else 0.0,
+            cooldown_s=in_flight.cooldown_s if action == "scaled" else 0.0,
             notes=tuple(redact(note) for note in notes),
         )
         await ctx.audit.emit(record)
         runtime.last_record = record
-        report = log.info if outcome.succeeded else log.warning
+        report = log.info if action == "scaled" else log.warning
         report(
             "operation ended",
             target=runtime.name,
@@ -137,6 +146,14 @@ async def settle_operation(
             record=record_id,
         )
         return record
+
+
+async def _resource_shows(runtime: TargetRuntime, after: int) -> bool:
+    try:
+        capacity = await runtime.actuator.current()
+    except Exception:  # cannot tell: the change is not counted
+        return False
+    return capacity.provisioned == after and capacity.operation is None
 
 
 class OperationWatch:

@@ -44,7 +44,7 @@ from ..core import (
     record_applied,
     record_scale,
 )
-from ..errors import LeaseLost, OperationFailed, StaleFence, Throttled
+from ..errors import LeaseLost, StaleFence, Throttled
 from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
 from ..redact import redact
 from .metrics import DaemonMetrics
@@ -276,16 +276,8 @@ def _record_without_decision(
 ) -> AuditRecord:
     skipped = isinstance(problem, Throttled | LeaseLost)
     action: Literal["failed", "skipped"] = "skipped" if skipped else "failed"
-    # a change the actuator started and saw fail speaks for itself, as does a lost lease;
-    # anything else failed while asking for the capacity
-    failed_operation = problem if isinstance(problem, OperationFailed) else None
-    prefix = (
-        "LeaseLost: "
-        if isinstance(problem, LeaseLost)
-        else ""
-        if failed_operation is not None
-        else "reading current capacity: "
-    )
+    # a lost lease speaks for itself; anything else failed while asking for the capacity
+    prefix = "LeaseLost: " if isinstance(problem, LeaseLost) else "reading current capacity: "
     return AuditRecord.without_decision(
         runtime.name,
         now,
@@ -298,7 +290,6 @@ def _record_without_decision(
         duration_ms=_elapsed_ms(started),
         dry_run=ctx.dry_run,
         error=prefix + _describe(problem),
-        operation=failed_operation.operation if failed_operation is not None else None,
     )
 
 

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from scalerd.daemon.state import InFlight, StoredTarget, decode_stored, encode_stored
+from scalerd.audit import AuditRecord, MemorySink
+from scalerd.clock import ManualClock
+from scalerd.config import load_config
+from scalerd.core import Capacity, Decision, ScaleEvent
+from scalerd.daemon.metrics import DaemonMetrics
+from scalerd.daemon.operations import OperationWatch, follow_operation, settle_operation
+from scalerd.daemon.outage import Outage
+from scalerd.daemon.state import (
+    FileStateStore,
+    InFlight,
+    StoredTarget,
+    decode_stored,
+    encode_stored,
+)
+from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate
+from scalerd.plugins import Applied, BuildContext, OperationOutcome
+from scalerd.sources import SOURCES
+
+from .build import write_config
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -67,3 +87,194 @@ def test_a_document_of_the_earlier_version_reads_as_no_operation_in_flight() -> 
 def test_a_damaged_operation_is_refused(operation: object) -> None:
     with pytest.raises(ValueError, match="not a stored target"):
         decode_stored({**EARLIER_VERSION, "operation": operation})
+
+
+# --- the daemon's side: hold while stored, count only what happened ----------------------
+
+RULE = """
+[[sources]]
+name = "queue"
+kind = "replay"
+values = [40, 40, 40, 40]
+step = "60s"
+
+[[actuators]]
+name = "pool"
+kind = "recording"
+initial = 2
+
+[[targets]]
+name = "workers"
+actuator = "pool"
+max = 20
+[targets.cooldown]
+up = "10m"
+[[targets.track]]
+metric = "queue"
+type = "total"
+target = 5
+"""
+
+
+class LongRunning:
+    """An actuator whose changes are operations that end when, and how, the test says; its
+    resource stays where the test puts it (``capacity``)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.asked: list[int] = []
+        self.ended = asyncio.Event()
+        self.code: str | None = None
+
+    async def current(self) -> Capacity:
+        return Capacity.steady(self.capacity)
+
+    async def apply(self, decision: Decision) -> Applied:
+        self.asked.append(decision.desired)
+        number = len(self.asked)
+        return Applied(
+            f"op-{number}",
+            (f"{decision.current.provisioned} -> {decision.desired}",),
+            f"token-{number}",
+        )
+
+    async def outcome(self, operation: str, resume: str) -> OperationOutcome:
+        await self.ended.wait()
+        return OperationOutcome(operation, self.code, "" if self.code is None else "it broke")
+
+    async def aclose(self) -> None:
+        pass
+
+
+def target_runtime(
+    tmp_path: Path, clock: ManualClock
+) -> tuple[TargetRuntime, TickContext, MemorySink, LongRunning]:
+    config = load_config(write_config(tmp_path, RULE))
+    target = config.targets[0]
+    build = BuildContext(base_dir=tmp_path, clock=clock)
+    source = target.sources["queue"]
+    actuator = LongRunning(2)
+    runtime = TargetRuntime(
+        target=target,
+        sources={"queue": SOURCES.get(source.kind).build(source, build)},
+        source_names={"queue": source.name},
+        source_timeouts={"queue": 1.0},
+        actuator=actuator,
+    )
+    sink = MemorySink()
+    context = TickContext(
+        clock=clock,
+        audit=sink,
+        store=FileStateStore(tmp_path / "state.json"),
+        metrics=DaemonMetrics(),
+        instance="test-1",
+        config_version=config.version,
+        dry_run=False,
+        state_outage=Outage("state store", clock),
+    )
+    return runtime, context, sink, actuator
+
+
+async def settle(runtime: TargetRuntime, context: TickContext) -> AuditRecord | None:
+    followed = await follow_operation(runtime)
+    assert followed is not None
+    return await settle_operation(runtime, context, *followed)
+
+
+async def test_a_stored_operation_holds_the_target_and_is_not_counted_yet(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    runtime, context, _, actuator = target_runtime(tmp_path, manual_clock)
+
+    started = await evaluate(runtime, context)
+    manual_clock.advance(60)
+    held = await evaluate(runtime, context)  # the resource shows nothing in flight
+
+    assert (started.action, started.operation, actuator.asked) == ("scaled", "op-1", [6])
+    in_flight = (await context.store.load_all())["workers"].operation
+    assert in_flight == InFlight("op-1", "token-1", started.ts, 2, 6, 600.0, None, ("2 -> 6",))
+    assert runtime.stored.state.events == ()  # not counted before it is seen to succeed
+    assert runtime.stored.state.scale_out_cooldown_until is None
+    assert (held.not_scaled_reason, held.operation) == ("OperationInFlight", "op-1")
+    assert actuator.asked == [6]
+
+
+@pytest.mark.parametrize(
+    ("code", "resource_at", "action", "counted"),
+    [
+        pytest.param(None, 6, "scaled", True, id="confirmed"),
+        pytest.param("SkuNotAvailable", 2, "failed", False, id="failed"),
+        pytest.param("OperationStatusUnknown", 6, "scaled", True, id="unknown-but-landed"),
+        pytest.param("OperationStatusUnknown", 2, "failed", False, id="unknown-not-landed"),
+    ],
+)
+async def test_only_a_change_that_happened_counts_toward_cooldowns(
+    tmp_path: Path,
+    manual_clock: ManualClock,
+    code: str | None,
+    resource_at: int,
+    action: str,
+    counted: bool,
+) -> None:
+    runtime, context, sink, actuator = target_runtime(tmp_path, manual_clock)
+    started = await evaluate(runtime, context)
+    manual_clock.advance(90)
+    actuator.capacity, actuator.code = resource_at, code
+    actuator.ended.set()
+
+    ended = await settle(runtime, context)
+    manual_clock.advance(30)
+    after = await evaluate(runtime, context)
+
+    assert ended is not None and sink.records == [started, ended, after]
+    assert (ended.action, ended.prev, ended.operation) == (action, started.id, "op-1")
+    assert ended.duration_ms == 90_000.0  # from the start of the operation to its end
+    state = (await context.store.load_all())["workers"]
+    assert state.last_record_id == after.id
+    if counted:
+        # as of the start of the change: the cooldown ends when it would have anyway
+        assert state.state.events == (ScaleEvent(started.ts, 2, 6),)
+        assert state.state.scale_out_cooldown_until == started.ts + timedelta(minutes=10)
+        assert after.not_scaled_reason == "CooldownActive"
+        assert state.operation is None
+    else:
+        assert ended.error == f"{code}: it broke"
+        assert state.state.events == () and state.state.scale_out_cooldown_until is None
+        assert (after.action, actuator.asked) == ("scaled", [6, 6])  # free to try again
+        assert state.operation is not None and state.operation.operation == "op-2"
+
+
+async def test_an_operation_is_settled_once(tmp_path: Path, manual_clock: ManualClock) -> None:
+    runtime, context, sink, actuator = target_runtime(tmp_path, manual_clock)
+    await evaluate(runtime, context)
+    actuator.capacity = 6
+    actuator.ended.set()
+    followed = await follow_operation(runtime)
+    assert followed is not None
+
+    first = await settle_operation(runtime, context, *followed)
+    again = await settle_operation(runtime, context, *followed)
+
+    assert first is not None and again is None
+    assert [record.action for record in sink.records] == ["scaled", "scaled"]
+    assert runtime.stored.state.events == (ScaleEvent(sink.records[0].ts, 2, 6),)
+
+
+async def test_the_watch_settles_in_the_background_and_stops_waiting_at_its_bound(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    runtime, context, _, actuator = target_runtime(tmp_path, manual_clock)
+    watch = OperationWatch({runtime.name: runtime}.get)
+    await evaluate(runtime, context)
+    watch.follow(runtime, context)
+    watch.follow(runtime, context)  # idempotent: one follower per target
+
+    assert await watch.wait(0.01) == []  # not ended yet: still stored
+    assert runtime.stored.operation is not None
+    actuator.capacity = 6
+    actuator.ended.set()
+    (ended,) = await watch.wait(5)
+
+    assert (ended.action, ended.operation) == ("scaled", "op-1")
+    assert runtime.stored.operation is None
+    await watch.aclose()
