@@ -274,7 +274,7 @@ def _row(row: AuditRecord | HeldRun) -> str:
     if isinstance(row, HeldRun):
         reasons = ", ".join(
             f"{reason_in_words(reason) if reason else 'no reason'}"
-            + (f" &times;{count}" if count != len(row.records) else "")
+            + (f" \u00d7{count}" if count != len(row.records) else "")
             for reason, count in row.reasons()
         )
         return (
@@ -338,11 +338,22 @@ def render_decision(
         f"{chain}{capacity}{_verdict(record)}"
         f"{_inputs(record.inputs)}{_rules(record.rules)}{_steps(record)}"
         f'<p class="muted provenance">record {escape(record.id)} · {record.duration_ms:.1f} ms · '
-        f"{escape(record.kind)} on {escape(record.instance)} · config {escape(record.config_version)}</p>"
+        f"{escape(record.kind)} on {escape(record.instance)}{_fence_and_trigger(record)} · "
+        f"config {escape(record.config_version)}</p>"
         f'<details class="raw"><summary>raw JSON</summary><pre>{escape(raw)}</pre></details>'
     )
     crumbs = f' &rsaquo; <a href="/targets/{name}">{name}</a> &rsaquo; decision'
     return _page(f"{record.target} decision", body, newest=newest, status=status, crumbs=crumbs)
+
+
+def _fence_and_trigger(record: AuditRecord) -> str:
+    """The lease's fencing token it acted under, and what triggered it (a pushed event),
+    when the record carries them."""
+    out = f" (fence {record.fence})" if record.fence is not None else ""
+    trigger = getattr(record, "trigger", None)  # newer records name a pushed event
+    if trigger:
+        out += f" · triggered by {escape(str(trigger))}"
+    return out
 
 
 def _verdict(record: AuditRecord) -> str:
@@ -378,7 +389,15 @@ def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) ->
     if not rows:
         return ""
     head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    labels = [escape(h, quote=True) for h in headers]
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td data-label="{label}">{cell}</td>' for label, cell in zip(labels, row, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f'<h2>{escape(title)}</h2><div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 

@@ -187,6 +187,7 @@ async def test_routes_answer_good_and_bad_requests() -> None:
         assert len(scaled) > 4
         assert len(re.findall(r'<a class="mark (?:up|down)"', body)) == len(scaled)
         assert re.search(r"held \d+&times;", body)
+        assert "&amp;" not in body.replace("&amp;action", "").replace("&amp;reason", "")
         only = await (
             await client.get("/targets/api", params={"window": "1h", "action": "scaled"})
         ).text()
