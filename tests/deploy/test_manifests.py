@@ -89,6 +89,8 @@ def test_kubernetes_set_is_complete_and_hardened(tmp_path: Path) -> None:
     secret_envs = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
     assert {config.daemon.control_token_env, config.redis.password_env} <= secret_envs  # type: ignore[union-attr]
     assert config.audit.spool.startswith("/var/lib/scalerd/")
+    # the state is in Redis, so [cluster] is on and the two replicas share the targets
+    assert config.state.store == "redis" and config.cluster.name == "scalerd"
 
 
 def test_compose_parses_and_names_only_images_that_exist(tmp_path: Path) -> None:
