@@ -6,7 +6,8 @@
     ├── ActuatorError   an actuator could not read or change capacity (audited as failed)
     │   ├── Throttled        the platform asked us to back off (429/503/529, Retry-After)
     │   └── StaleFence       the resource has seen a newer fencing token than this write's
-    └── LeaseLost       this replica no longer holds the lease of a target's shard
+    ├── LeaseLost       this replica no longer holds the lease of a target's shard
+    └── StartupError    the daemon cannot start as configured (port taken, token too short)
 
 Messages never carry secrets: connection strings and keys are redacted before they reach
 an exception, a log line or an audit record.
@@ -24,6 +25,7 @@ __all__ = [
     "ScalerdError",
     "SourceError",
     "StaleFence",
+    "StartupError",
     "Throttled",
 ]
 
@@ -85,3 +87,7 @@ class StaleFence(ActuatorError):
 class LeaseLost(ScalerdError):
     """This replica does not (or no longer) hold the lease of a target's shard, so it may
     neither save the target's state nor act on it (``scalerd.cluster``)."""
+
+
+class StartupError(ScalerdError):
+    """The daemon cannot start as configured; the message says what to change."""

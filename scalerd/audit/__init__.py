@@ -26,7 +26,7 @@ from .record import (
     secret_looking,
 )
 from .render import render_explanation, render_table
-from .sinks import AuditSink, JsonlSink, MemorySink, RedisStreamSink
+from .sinks import AuditSink, JsonlSink, MemorySink, RecentRecords, RedisStreamSink
 
 __all__ = [
     "ACTIONS",
@@ -37,6 +37,7 @@ __all__ = [
     "JsonlAuditLog",
     "JsonlSink",
     "MemorySink",
+    "RecentRecords",
     "RedisStreamSink",
     "StreamAuditLog",
     "chain_breaks",

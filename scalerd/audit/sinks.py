@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +26,7 @@ from .record import AuditRecord
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["AuditSink", "JsonlSink", "MemorySink", "RedisStreamSink"]
+__all__ = ["AuditSink", "JsonlSink", "MemorySink", "RecentRecords", "RedisStreamSink"]
 
 # the one field of every stream entry, holding the record's JSON (readers.py reads it)
 STREAM_FIELD = "record"
@@ -64,6 +65,32 @@ class MemorySink:
 
     async def aclose(self) -> None:
         pass
+
+
+class RecentRecords:
+    """Passes every record on to ``sink`` and keeps the newest ``keep`` in memory: what the
+    daemon can still show while its audit stream cannot be read."""
+
+    def __init__(self, sink: AuditSink, keep: int = 1000) -> None:
+        self.sink = sink
+        self._records: deque[AuditRecord] = deque(maxlen=keep)
+
+    def recent(self) -> list[AuditRecord]:
+        """The records kept, oldest first."""
+        return list(self._records)
+
+    async def emit(self, record: AuditRecord) -> None:
+        await self.sink.emit(record)
+        self._records.append(record)
+
+    async def flush(self) -> None:
+        await self.sink.flush()
+
+    def backlog(self) -> int:
+        return self.sink.backlog()
+
+    async def aclose(self) -> None:
+        await self.sink.aclose()
 
 
 class JsonlSink:

@@ -5,13 +5,22 @@ problem reported as ``file:line: key: message``, and naming a target that exists
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["DEFAULT_CONFIG", "add_config_argument", "load_or_report", "report_unknown_target"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "add_config_argument",
+    "audit_stream_errors",
+    "load_or_report",
+    "report_unknown_target",
+]
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -45,3 +54,33 @@ def report_unknown_target(config: Config, target: str | None) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+@contextlib.contextmanager
+def audit_stream_errors(config: Config) -> Iterator[list[str]]:
+    """Turn an unreachable audit stream into one line on stderr (never a traceback, never
+    the password); the yielded list is non-empty once that happened."""
+    from redis.exceptions import RedisError
+
+    from ..daemon.outage import describe_unavailable
+
+    failed: list[str] = []
+    try:
+        yield failed
+    except (RedisError, OSError) as problem:
+        where = _public_url(config.redis.url if config.redis else "redis://")
+        failed.append(where)
+        print(
+            f"cannot read the audit stream at {where}: {describe_unavailable(problem)}",
+            file=sys.stderr,
+        )
+
+
+def _public_url(url: str) -> str:
+    """``scheme://host:port`` of ``url``: no user, password, path or query."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme or 'redis'}://{parts.hostname or 'localhost'}:{port or 6379}"

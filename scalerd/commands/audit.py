@@ -10,7 +10,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ._common import add_config_argument, load_or_report, report_unknown_target
+from ._common import (
+    add_config_argument,
+    audit_stream_errors,
+    load_or_report,
+    report_unknown_target,
+)
 from .audit_chart import add_arguments as add_chart_arguments
 
 if TYPE_CHECKING:
@@ -89,7 +94,11 @@ def _audit(args: argparse.Namespace) -> int:
         return 1
     if report_unknown_target(config, args.target):
         return 1
-    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+    try:
+        since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+    except ValueError as problem:
+        print(f"scalerd audit: --since: {problem}", file=sys.stderr)
+        return 2
     console = Console(highlight=False)
     columns = AuditColumns(console.width, [t.name for t in config.targets], wide=args.wide)
     filtered = actions is not None or reasons is not None
@@ -124,7 +133,7 @@ def _audit(args: argparse.Namespace) -> int:
                 console.print(columns.header(), soft_wrap=args.wide)
             show(records)
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt), audit_stream_errors(config) as failed:
         asyncio.run(main())
     sys.stdout.flush()
-    return 0
+    return 1 if failed else 0

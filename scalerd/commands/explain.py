@@ -14,7 +14,12 @@ import sys
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from ._common import add_config_argument, load_or_report, report_unknown_target
+from ._common import (
+    add_config_argument,
+    audit_stream_errors,
+    load_or_report,
+    report_unknown_target,
+)
 
 if TYPE_CHECKING:
     from ..audit import AuditRecord
@@ -90,7 +95,10 @@ def _explain(args: argparse.Namespace) -> int:
         earlier = [record for record in records if record.ts <= at]
         return earlier[-1] if earlier else None
 
-    record = asyncio.run(main())
+    with audit_stream_errors(config) as failed:
+        record = asyncio.run(main())
+    if failed:
+        return 1
     if record is None:
         if args.id is not None:
             print(f"{args.target}: no record with id {args.id!r}", file=sys.stderr)

@@ -97,4 +97,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         return 1 if any(record.action == "failed" for record in records) else 0
 
-    return asyncio.run(main())
+    from ..errors import StartupError
+
+    try:
+        return asyncio.run(main())
+    except StartupError as problem:
+        print(f"scalerd run: {problem}", file=sys.stderr)
+        return 2

@@ -38,6 +38,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from ..audit import (
     AuditLog,
@@ -45,15 +46,17 @@ from ..audit import (
     AuditSink,
     JsonlAuditLog,
     JsonlSink,
+    RecentRecords,
     RedisStreamSink,
     StreamAuditLog,
+    read_jsonl,
     secret_looking,
 )
 from ..clock import Clock, SystemClock
 from ..cluster import ClusterMember, default_instance
 from ..config import Config, load_config
 from ..core import Controls
-from ..errors import ConfigError, ConfigIssue, LeaseLost
+from ..errors import ConfigError, ConfigIssue, LeaseLost, StartupError
 from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
@@ -110,6 +113,8 @@ class Daemon:
         self._azure_credential = azure_credential
         self.metrics = DaemonMetrics()
         self.state_outage = Outage("state store", self.clock)
+        # reading the audit stream back; the sink logs the same outage as it spools
+        self.audit_read_outage = Outage("audit stream", self.clock, logged=False)
         self.runtimes: dict[str, TargetRuntime] = {}
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
@@ -151,6 +156,9 @@ class Daemon:
         )
         self.azure = await self._open_azure(self.config)
         self.audit, self.audit_log = await self._open_audit(self.config)
+        # what evaluations write goes through it: the records the daemon can still show
+        # while its audit stream cannot be read
+        self.recent = RecentRecords(self.audit)
         self.store = await self._open_store(self.config)
         if self.cluster is not None:  # state comes with each shard's lease
             self.runtimes = await self._build_runtimes(self.config, {}, previous={})
@@ -159,7 +167,7 @@ class Daemon:
             stored = await self.store.load_all()
             self.runtimes = await self._build_runtimes(self.config, stored, previous={})
             for runtime in self.runtimes.values():
-                await _settle(runtime, self.store, self.audit)
+                await _settle(runtime, self.store, self.recent)
         log.info(
             "started",
             config=str(self.config_path),
@@ -328,6 +336,58 @@ class Daemon:
             loop.add_signal_handler(signal.SIGINT, self.stop)
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
 
+    # --- reading the audit back -----------------------------------------------------------
+
+    async def read_decisions(
+        self, *, target: str | None = None, limit: int = 50
+    ) -> tuple[list[AuditRecord], str | None]:
+        """Recent records, oldest first, and a notice when the audit stream cannot be read:
+        then what this daemon still knows (its own recent records and its spool)."""
+        try:
+            records = await self.audit_log.read(target=target, limit=limit)
+        except (RedisError, OSError) as problem:
+            self.audit_read_outage.failed(problem)
+        else:
+            self.audit_read_outage.recovered()
+            return records, None
+        return await self.known_records(target=target, limit=limit), self.audit_notice()
+
+    async def known_records(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """What this daemon knows without its audit stream, oldest first: the records it
+        wrote recently (in memory) and those waiting in its spool."""
+        known = {record.id: record for record in await self._spooled()}
+        known.update((record.id, record) for record in self.recent.recent())
+        matching = sorted(
+            (
+                record
+                for record in known.values()
+                if (target is None or record.target == target)
+                and (since is None or record.ts >= since)
+            ),
+            key=lambda record: record.ts,
+        )
+        return matching[-limit:] if limit is not None else matching
+
+    def audit_notice(self) -> str | None:
+        since, error = self.audit_read_outage.since, self.audit_read_outage.error
+        if since is None:
+            return None
+        return (
+            f"audit stream unreachable since {since:%Y-%m-%d %H:%M:%S} UTC ({error}): showing "
+            "this daemon's own recent records and its spool"
+        )
+
+    async def _spooled(self) -> list[AuditRecord]:
+        spool = getattr(self.audit, "spool_path", None)
+        if spool is None:
+            return []
+        try:
+            return await asyncio.to_thread(read_jsonl, spool)
+        except OSError:
+            return []
+
     # --- readiness ------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, Any]:
@@ -345,10 +405,26 @@ class Daemon:
                 "last_evaluated": last.ts.isoformat() if last else None,
                 "fresh": fresh,
             }
-        reload_ok = self.reload_status is None or self.reload_status.ok
-        ready = reload_ok and all(target["fresh"] for target in targets.values())
+            if not fresh:
+                targets[runtime.name]["reason"] = (
+                    f"not evaluated within {allowed:g}s (3 intervals, at least 30s); "
+                    + (f"last evaluated {age:.0f}s ago" if age is not None else "not yet evaluated")
+                )
+        reasons = [
+            f"target {name!r}: {target['reason']}"
+            for name, target in targets.items()
+            if not target["fresh"]
+        ]
+        if self.reload_status is not None and not self.reload_status.ok:
+            reasons.append(f"the last reload was rejected: {self.reload_status.error}")
+        if self.state_outage.since is not None:
+            reasons.append(
+                f"state store unavailable since {self.state_outage.since.isoformat()} "
+                f"({self.state_outage.error}): changes are not made"
+            )
         return {
-            "ready": ready,
+            "ready": not reasons,
+            "reasons": reasons,
             "config": {"path": str(self.config_path), "version": self.config.version},
             "reload": None
             if self.reload_status is None
@@ -375,7 +451,7 @@ class Daemon:
     def _tick_context(self) -> TickContext:
         return TickContext(
             clock=self.clock,
-            audit=self.audit,
+            audit=self.recent,
             store=self.store,
             metrics=self.metrics,
             instance=self.instance,
@@ -527,7 +603,13 @@ class Daemon:
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, host.strip("[]"), int(port))
-        await site.start()
+        try:
+            await site.start()
+        except OSError as problem:
+            why = (os.strerror(problem.errno) if problem.errno else str(problem)).lower()
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {why} (set [daemon] listen or --listen)"
+            ) from None
         server = site._server  # the bound port, when asked for port 0
         sockets = getattr(server, "sockets", None) or []
         self.listening_on = sockets[0].getsockname()[:2] if sockets else (host, int(port))
@@ -631,7 +713,7 @@ class Daemon:
                 runtime.restored_under = fence.token
                 fenced = CURRENT_FENCE.set(fence)
                 try:
-                    await _settle(runtime, self.store, self.audit)
+                    await _settle(runtime, self.store, self.recent)
                 except LeaseLost:
                     pass  # lost again already; the next owner settles it
                 finally:

@@ -25,9 +25,11 @@ class Outage:
     """Tracks one dependency: :meth:`failed` on every failed call, :meth:`recovered` on
     every successful one."""
 
-    def __init__(self, what: str, clock: Clock) -> None:
+    def __init__(self, what: str, clock: Clock, *, logged: bool = True) -> None:
         self.what = what
         self._clock = clock
+        # False where another part already logs the same outage (the audit sink's spool)
+        self._logged = logged
         self.since: datetime | None = None
         self.error: str | None = None
 
@@ -36,11 +38,12 @@ class Outage:
         self.error = describe_unavailable(problem)
         if self.since is None:
             self.since = self._clock.now()
-            log.warning(f"{self.what} unavailable", error=self.error)
+            if self._logged:
+                log.warning(f"{self.what} unavailable", error=self.error)
         return self.error
 
     def recovered(self) -> None:
-        if self.since is not None:
+        if self.since is not None and self._logged:
             down_s = round((self._clock.now() - self.since).total_seconds(), 3)
             log.info(f"{self.what} available again", unavailable_s=down_s)
         self.since = self.error = None
@@ -57,6 +60,8 @@ def describe_unavailable(problem: BaseException) -> str:
         if isinstance(cause, TimeoutError | RedisTimeout):
             return "timed out"
     text = str(problem)
+    if "connection refused" in text.lower() or "connect call failed" in text.lower():
+        return "connection refused"  # redis-py words it "Error 111 connecting to …"
     return redact(f"{type(problem).__name__}: {text}" if text else type(problem).__name__)
 
 

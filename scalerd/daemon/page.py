@@ -35,3 +35,9 @@ class DaemonPageData:
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[AuditRecord]:
         return await self._daemon.audit_log.read(target=target, since=since, limit=limit)
+
+    async def known(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """While the audit stream cannot be read: the daemon's own recent records and spool."""
+        return await self._daemon.known_records(target=target, since=since, limit=limit)

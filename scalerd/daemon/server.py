@@ -114,8 +114,17 @@ async def _decisions(request: web.Request) -> web.Response:
         return _problem(400, "limit must be a whole number")
     if not 1 <= limit <= MAX_LIMIT:
         return _problem(400, f"limit must be between 1 and {MAX_LIMIT}")
-    records = await daemon.audit_log.read(target=target, limit=limit)
-    return web.json_response({"decisions": [record.as_dict() for record in records]}, dumps=_dumps)
+    records, notice = await daemon.read_decisions(target=target, limit=limit)
+    since = daemon.audit_read_outage.since
+    return web.json_response(
+        {
+            "decisions": [record.as_dict() for record in records],
+            # while the audit stream cannot be read: since when, and what is shown instead
+            "audit_unreachable_since": since.isoformat() if since is not None else None,
+            "notice": notice,
+        },
+        dumps=_dumps,
+    )
 
 
 async def _cluster(request: web.Request) -> web.Response:

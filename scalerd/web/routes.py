@@ -58,7 +58,9 @@ class _Page:
             if self.unreachable_since is None:
                 self.unreachable_since = self.data.now()
             self.error = redact(f"{type(problem).__name__}: {problem}")[:200]
-            return []
+            # a daemon still knows what it wrote itself (PageData may offer it as `known`)
+            known = getattr(self.data, "known", None)
+            return await known(target=target, since=since, limit=limit) if known else []
         self.unreachable_since, self.error = None, None
         return records
 

@@ -353,9 +353,8 @@ async def test_a_change_that_cannot_be_written_ahead_is_not_made(
         recovered = await evaluate(runtime, context)
     assert [r.action for r in records] == ["skipped"] * 3
     assert {r.not_scaled_reason for r in records} == {"StateUnavailable"}
-    assert records[0].error == (
-        "state store unavailable (ConnectionError: Error 111 connecting to 127.0.0.1:6379. "
-        "Connection refused.): the change was not made"
+    assert (
+        records[0].error == "state store unavailable (connection refused): the change was not made"
     )
     assert [r.prev for r in records[1:]] == [r.id for r in records[:-1]]  # still one chain
     assert isinstance(runtime.actuator, RecordingActuator)
