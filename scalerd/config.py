@@ -69,8 +69,11 @@ class TargetConfig(Rule):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    # the target's name (letters, digits, _ . : -), as the audit and the API name it
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    # the [[actuators]] entry that scales it
     actuator: str = Field(min_length=1)
+    # a rule file to include (rules/x.toml); keys set here override its keys
     rules: str | None = None
     # metric name used by the rules → source name (a metric with no entry reads the
     # source of the same name)

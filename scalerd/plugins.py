@@ -69,6 +69,7 @@ class SourceConfig(PluginConfig):
     # how old the newest point may be before the metric counts as failed (default: 3
     # evaluation intervals of the target, at least 1 minute)
     max_age: Duration | None = None
+    # how long one read may take before it counts as failed
     timeout: Duration = timedelta(seconds=10)
 
 

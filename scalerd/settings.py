@@ -39,7 +39,9 @@ class DaemonSettings(Section):
     instance: str = Field(default_factory=socket.gethostname, min_length=1)
     # where /healthz, /readyz, /metrics and /api listen; localhost unless asked otherwise
     listen: str = "127.0.0.1:8080"
+    # "json" (one event per line), "console" (for people), "auto": console on a terminal, else json
     log_format: Literal["auto", "json", "console"] = "auto"
+    # the lowest level logged
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # how long in-flight ticks may take to finish on SIGTERM
     shutdown_grace: Duration = timedelta(seconds=10)
@@ -66,9 +68,13 @@ class RedisSettings(Section):
     # the Redis server; `url_env` names an environment variable that replaces it when set
     # (a container's secret, a CI job's private server)
     url: str = "redis://127.0.0.1:6379/0"
+    # the environment variable whose value, when set, replaces url
     url_env: str | None = None
+    # the environment variable holding the Redis password
     password_env: str | None = None
+    # the prefix of the keys of the state and of the cluster leases
     key_prefix: str = "scalerd:"
+    # how long one Redis command may take
     socket_timeout: Duration = timedelta(seconds=2)
 
     @field_validator("url")
@@ -97,16 +103,21 @@ class RedisSettings(Section):
 
 
 class AuditSettings(Section):
+    # "jsonl": a local file; "redis": a Redis stream
     sink: Literal["jsonl", "redis"] = "jsonl"
     # jsonl: the file, rotated when it grows past max_bytes (keep rotated copies)
     path: str = "audit/audit.jsonl"
+    # jsonl: rotate the file past this size
     max_bytes: int = Field(50 * 1024 * 1024, ge=4096, le=2**40)
+    # jsonl: how many rotated files to keep
     keep: int = Field(5, ge=0, le=1000)
     # redis: one stream, trimmed approximately to maxlen; records spool to a local file
     # while Redis is unreachable and are flushed in order when it is back ("{instance}"
     # in the path is replaced by the replica's id, for replicas that share a folder)
     stream: str = "scalerd:audit"
+    # redis: the stream is trimmed to about this many records
     maxlen: int = Field(100_000, ge=100, le=100_000_000)
+    # redis: where records wait while Redis is unreachable
     spool: str = "state/audit-spool.jsonl"
 
 
@@ -169,6 +180,7 @@ class AzureSettings(Section):
     metrics_endpoint: str = "https://{region}.metrics.monitor.azure.com"
     # the token audience of the metrics endpoint (e.g. https://metrics.monitor.azure.us)
     metrics_audience: str = "https://metrics.monitor.azure.com"
+    # the Log Analytics query endpoint
     logs_endpoint: str = "https://api.loganalytics.io"
     # appended to a Service Bus namespace given by its short name
     servicebus_suffix: str = "servicebus.windows.net"
@@ -190,9 +202,11 @@ class AzureSettings(Section):
     throttle_budget: Duration = timedelta(seconds=10)
     # writes per subscription: bursts of write_burst, refilled at writes_per_hour
     write_burst: int = Field(20, ge=1, le=10_000)
+    # the refill rate of that write budget
     writes_per_hour: int = Field(600, ge=1, le=1_000_000)
     # a plugin's circuit opens after this many failures in a row, for breaker_reset
     breaker_failures: int = Field(5, ge=1, le=1000)
+    # how long an open circuit stays open before the next call tries
     breaker_reset: Duration = timedelta(seconds=60)
 
     @field_validator("arm_endpoint", "metrics_endpoint", "metrics_audience", "logs_endpoint")
@@ -226,6 +240,7 @@ class SimulateSettings(Section):
     metric_delay: Duration = timedelta(0)
     # multiply the trace by this, or scale it so its highest row needs `peak_replicas`
     scale: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # scale the trace so its highest row needs this many replicas
     peak_replicas: int | None = Field(None, ge=1, le=MAX_CAPACITY)
     # replicas at the start (default: the target's min)
     initial: int | None = Field(None, ge=0, le=MAX_CAPACITY)

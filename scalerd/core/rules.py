@@ -124,12 +124,19 @@ class Track(Spec):
       replica (HPA ``External`` ``AverageValue``; KEDA's queue scalers).
     """
 
+    # a label for the audit (default: the metric, type and target)
     name: str | None = None
+    # the metric the rule reads (a source name, or a key of [targets.metrics])
     metric: str = Field(min_length=1)
+    # "utilization": per-replica average in percent; "average": per-replica average of any value; "total": a total such as a queue length, `target` per replica
     type: Literal["utilization", "average", "total"]
+    # the value to hold the metric at (per replica for utilization/average)
     target: float = Field(gt=0)
+    # how the samples in `window` are combined: last, avg, min, max, total, count or pNN (p95)
     aggregation: str = "last"
+    # how far back the aggregation looks (0s: the latest sample)
     window: Duration = timedelta(0)
+    # KEDA's activation threshold: at min 0, wake when the metric is strictly above it
     activation: float = Field(0.0, ge=0)
 
     _aggregation = field_validator("aggregation", mode="before")(normalize_aggregation)
@@ -150,6 +157,7 @@ class Tolerance(Spec):
 
     # Kubernetes allows values above 1: a scale-down tolerance of 1 or more never scales in
     up: float = Field(0.1, ge=0)
+    # no scale-down while the ratio to target is within 1 - down
     down: float = Field(0.1, ge=0)
 
     @model_validator(mode="before")
@@ -293,13 +301,18 @@ class Action(Spec):
 class ThresholdRule(Spec):
     """An Azure Monitor autoscale rule: a condition, an action and its own cooldown."""
 
+    # a label for the audit (default: the condition and the action)
     name: str | None = None
+    # the condition, as Azure Monitor writes it: "Percentage CPU > 75 avg 5m"
     when: Condition
+    # "+2", "-1", "+50%", "=10": add, remove, change by a percentage, set
     action: Action
+    # after a scale this rule asked for, no further scale in that direction for this long
     cooldown: Duration = timedelta(minutes=5)
     # The metric is an average per instance, so at a smaller capacity the same load reads
     # higher (Azure's flapping projection). False for totals such as queue length.
     per_instance: bool = True
+    # "out" or "in", for an "=N" action whose direction the comparison does not imply
     direction: Literal["out", "in"] | None = None
 
     @model_validator(mode="after")
@@ -332,8 +345,11 @@ class StepAdjustment(Spec):
     """One step: applies when ``threshold + lower <= metric < threshold + upper`` above the
     threshold (``threshold + lower < metric <= threshold + upper`` below it), as AWS."""
 
+    # the step's lower bound, as an offset from the threshold (unset: minus infinity)
     lower: float | None = None
+    # the step's upper bound, as an offset from the threshold (unset: plus infinity)
     upper: float | None = None
+    # the change (units or percent, by adjustment_type) or the exact capacity
     adjust: float = Field(ge=-MAX_CAPACITY, le=MAX_CAPACITY)
 
     @model_validator(mode="after")
@@ -357,15 +373,25 @@ class StepAdjustment(Spec):
 class StepPolicy(Spec):
     """An AWS step-scaling policy: a metric, an alarm threshold, step adjustments."""
 
+    # a label for the audit (default: the metric and the threshold)
     name: str | None = None
+    # the metric the alarm reads
     metric: str = Field(min_length=1)
+    # how the samples in `window` are combined (avg, min, max, total, count, last, pNN)
     aggregation: str = "avg"
+    # the alarm's period
     window: Duration = timedelta(minutes=1)
+    # the alarm threshold the steps' bounds are offsets from
     threshold: float
+    # AWS's ChangeInCapacity, PercentChangeInCapacity or ExactCapacity
     adjustment_type: Literal["change", "percent", "exact"] = "change"
+    # percent changes move at least this many units (AWS)
     min_adjustment_magnitude: int | None = Field(None, ge=1, le=MAX_CAPACITY)
+    # the warm-up after a scale this policy asked for
     cooldown: Duration = timedelta(minutes=5)
+    # the metric is an average per instance (flapping projection); false for totals
     per_instance: bool = True
+    # the step adjustments, each on one side of the threshold
     steps: tuple[StepAdjustment, ...] = Field(min_length=1)
 
     _aggregation = field_validator("aggregation", mode="before")(normalize_aggregation)
@@ -472,8 +498,11 @@ class StepPolicy(Spec):
 class Policy(Spec):
     """A rate policy: at most ``value`` pods (or percent) per ``period``."""
 
+    # "pods": a fixed count per period; "percent": a share of the capacity at the period's start
     type: Literal["pods", "percent"]
+    # how many pods, or what percentage
     value: int = Field(gt=0, le=MAX_CAPACITY)
+    # the window the change is measured over
     period: Duration
 
     @field_validator("type", mode="before")
@@ -493,8 +522,11 @@ class Policy(Spec):
 class ScalingRules(Spec):
     """One direction of ``behavior``; unset fields take the Kubernetes defaults."""
 
+    # the HPA's window: up takes the lowest, down the highest recommendation within it (default: 0s up, 300s down)
     stabilization_window: Duration | None = None
+    # which policy wins: the one allowing the larger change ("max"), the smaller ("min"), or none ("disabled")
     select: Literal["max", "min", "disabled"] = "max"
+    # rate limits (default: up +100% or +4 per 15s, down -100% per 15s)
     policies: tuple[Policy, ...] | None = None
 
     @field_validator("select", mode="before")
@@ -528,7 +560,9 @@ DEFAULT_SCALE_DOWN_POLICIES = (Policy(type="percent", value=100, period=timedelt
 
 
 class Behavior(Spec):
+    # stabilization and rate limits when growing
     scale_up: ScalingRules = ScalingRules()
+    # stabilization and rate limits when shrinking
     scale_down: ScalingRules = ScalingRules()
 
     @property
@@ -559,7 +593,9 @@ class Behavior(Spec):
 class Cooldown(Spec):
     """Target-wide cooldowns per direction (rules may add their own)."""
 
+    # after a scale-out, no further scale (in or out) for this long
     up: Duration = timedelta(0)
+    # after a scale-in, no further scale-in for this long (a scale-out may still happen)
     down: Duration = timedelta(0)
 
 
@@ -568,12 +604,16 @@ class Fallback(Spec):
     failed metric, rise to ``replicas``. Unlike KEDA it never lowers capacity: scalerd does
     not scale in on missing data (KEDA's ``currentReplicasIfHigher``)."""
 
+    # after more than this many evaluations in a row with a failed metric…
     failure_threshold: int = Field(3, ge=0, le=10_000)
+    # …rise to at least this capacity (never lower)
     replicas: int = Field(ge=0, le=MAX_CAPACITY)
 
 
 class Override(Spec):
+    # hold the target at this capacity
     capacity: int = Field(ge=0, le=MAX_CAPACITY)
+    # until then (RFC 3339); unset: until removed
     until: datetime | None = None
 
     @field_validator("until")
@@ -588,9 +628,13 @@ class CronWindow(Spec):
     """A recurring window: it opens at each ``cron`` time and lasts ``duration`` (or until
     the next ``end`` time), in ``timezone``. Cron is checked by the config loader."""
 
+    # cron expression of the opening times (minute hour day month weekday; 0 and 7 are Sunday)
     cron: str
+    # how long each window stays open (give duration or end)
     duration: Duration | None = None
+    # a cron expression of the closing times (give duration or end)
     end: str | None = None
+    # the IANA time zone the cron times are in, e.g. Europe/Berlin
     timezone: str = "UTC"
 
     @field_validator("timezone")
@@ -615,10 +659,15 @@ class Schedule(CronWindow):
     """A scheduled profile: while its window is open, min/max/default change, ramped
     linearly from the base values over ``ramp`` after the window opens."""
 
+    # the profile's name, unique in the target; the audit says which profile is in force
     name: str = Field(min_length=1)
+    # the min while the window is open
     minimum: int | None = Field(None, alias="min", ge=0, le=MAX_CAPACITY)
+    # the max while the window is open
     maximum: int | None = Field(None, alias="max", ge=1, le=MAX_CAPACITY)
+    # the default while the window is open
     default: int | None = Field(None, ge=0, le=MAX_CAPACITY)
+    # move linearly from the base values to these over this long after opening
     ramp: Duration = timedelta(0)
 
     @model_validator(mode="after")
@@ -633,25 +682,39 @@ class Schedule(CronWindow):
 class Rule(Spec):
     """Everything that decides a target's capacity. A rule file holds one of these."""
 
+    # how often the target is evaluated
     interval: Duration = timedelta(seconds=15)
+    # the lowest capacity (0: scale to zero, with a [[track]] activation)
     minimum: int = Field(1, alias="min", ge=0, le=MAX_CAPACITY)
+    # the highest capacity
     maximum: int = Field(alias="max", ge=1, le=MAX_CAPACITY)
+    # the capacity to rise to while a metric fails (never lower)
     default: int | None = Field(None, ge=0, le=MAX_CAPACITY)
+    # the dead band around a track's target
     tolerance: Tolerance = Tolerance()
+    # target tracking rules (Kubernetes HPA / KEDA)
     track: tuple[Track, ...] = ()
+    # threshold rules (Azure Monitor autoscale)
     threshold: tuple[ThresholdRule, ...] = ()
+    # step scaling policies (AWS)
     step: tuple[StepPolicy, ...] = ()
     # unset: the Kubernetes defaults when a [[track]] rule is present; none at all for
     # threshold and step rules alone, as in Azure Monitor autoscale and AWS, whose
     # cooldowns are the only pacing their users rely on
     behavior: Behavior | None = None
+    # cooldowns per direction (targets on a ladder of tiers default to 15m up, 1h down)
     cooldown: Cooldown = Cooldown()
+    # what to do after repeated metric failures (KEDA's fallback)
     fallback: Fallback | None = None
     # KEDA's cooldownPeriod: how long every trigger must be inactive before scaling to zero
     idle_before_zero: Duration = timedelta(minutes=5)
+    # before a scale-in, check that no scale-out rule would fire at the smaller capacity (Azure)
     flapping_protection: bool = True
+    # scheduled profiles that change min/max/default while their window is open
     schedule: tuple[Schedule, ...] = ()
+    # "all", "scale_in" or "scale_out": hold that direction (the API can pause too)
     pause: Literal["all", "scale_in", "scale_out"] | None = None
+    # a manual capacity, with an optional expiry
     override: Override | None = None
 
     @field_validator("interval")

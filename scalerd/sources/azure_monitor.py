@@ -57,6 +57,7 @@ class AzureMonitorConfig(SourceConfig):
     metric: str = Field(min_length=1)
     # the metric namespace (default: the resource's type, i.e. its platform metrics)
     namespace: str | None = Field(None, min_length=1)
+    # Azure's aggregation of each time grain
     aggregation: Literal["average", "minimum", "maximum", "total", "count"] = "average"
     # the time grain: 1m, 5m, 15m, 30m, 1h, 6h, 12h or 1d
     interval: Duration = timedelta(minutes=1)
@@ -68,6 +69,7 @@ class AzureMonitorConfig(SourceConfig):
     combine: Literal["sum", "max"] = "sum"
     # how long a fetched batch serves further reads (default: half the time grain)
     cache_for: Duration | None = None
+    # platform metrics arrive minutes late: older than this, the read fails
     max_age: Duration | None = timedelta(minutes=10)
 
     @field_validator("resource_id")

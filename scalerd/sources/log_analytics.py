@@ -51,6 +51,7 @@ class LogAnalyticsConfig(SourceConfig):
     # the time range the query covers, e.g. "15m"; unset, the query filters by time itself
     # (`where TimeGenerated > ago(15m)`)
     timespan: Duration | None = None
+    # how long the query may run (the server is asked to stop at 80 % of it)
     timeout: Duration = timedelta(seconds=30)
 
     @field_validator("timeout")

@@ -50,6 +50,7 @@ _GROUPED = frozenset({RedisMode.PENDING, RedisMode.LAG})
 
 class RedisSourceConfig(SourceConfig):
     kind: Literal["redis"]
+    # "list_length", "stream_length", "pending" or "lag" of a consumer group, or an "info" field
     mode: RedisMode
     # the lists or streams to measure, summed (every mode but info)
     keys: tuple[str, ...] = ()

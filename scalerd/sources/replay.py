@@ -33,6 +33,7 @@ class ReplayConfig(SourceConfig):
     path: str | None = None
     # ... or the values inline, one every `step`
     values: tuple[TraceValue, ...] | None = Field(None, min_length=1)
+    # the time between inline values (with `values`)
     step: Duration | None = None
     # trace seconds per wall second: 60 plays an hour of trace in a minute
     speed: float = Field(1.0, gt=0, allow_inf_nan=False)

@@ -48,6 +48,7 @@ class ServiceBusConfig(SourceConfig):
     namespace: str | None = Field(None, min_length=1)
     # instead of namespace: the environment variable holding a connection string
     connection_string_env: str | None = Field(None, min_length=1)
+    # queue names whose counts are read
     queues: tuple[str, ...] = ()
     # topic subscriptions as "topic/subscription"
     subscriptions: tuple[str, ...] = ()
