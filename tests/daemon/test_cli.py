@@ -48,7 +48,7 @@ step = "60s"
 [[actuators]]
 name = "pool"
 kind = "recording"
-initial = 9
+initial = 3
 
 [[targets]]
 name = "api"
@@ -131,7 +131,7 @@ def test_one_record_per_evaluation_and_audit_explain_read_it(
     else:
         assert [r["id"] for r in audit_records(tmp_path)] == [r["id"] for r in records]
     api = [r for r in records if r["target"] == "api"]
-    assert api[0]["action"] == "scaled" and api[0]["desired"] == 5  # 45 / 10 -> 5, from 9
+    assert api[0]["action"] == "scaled" and api[0]["desired"] == 5  # 45 / 10 -> 5, from 3
     assert api[1]["prev"] == api[0]["id"]  # a chain across runs
 
     table = scalerd("audit", "--config", str(config), "--target", "api", cwd=tmp_path)
@@ -139,7 +139,7 @@ def test_one_record_per_evaluation_and_audit_explain_read_it(
 
     explained = scalerd("explain", "api", "--config", str(config), cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
-    assert "It scaled 9 → 5" in explained.stdout  # the pretend pool starts at 9 on each run
+    assert "It scaled 3 → 5" in explained.stdout  # the pretend pool starts at 3 on each run
     assert "ceil(45 / 10) = 5" in explained.stdout  # the arithmetic, as on-call needs it
     jobs = scalerd("explain", "jobs", "--config", str(config), cwd=tmp_path)
     assert "demand > 100 avg 1m" in jobs.stdout

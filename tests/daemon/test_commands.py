@@ -40,7 +40,7 @@ step = "60s"
 [[actuators]]
 name = "pool"
 kind = "recording"
-initial = 9
+initial = 3
 
 [[targets]]
 name = "checkout-api-eu-west"
