@@ -29,7 +29,19 @@ from .commands import (
 __all__ = ["build_parser", "main"]
 
 # in the order `scalerd help` lists them
-COMMANDS = (run, check, simulate, imports, audit, explain, export, control, cluster, completion, help)
+COMMANDS = (
+    run,
+    check,
+    simulate,
+    imports,
+    audit,
+    explain,
+    export,
+    control,
+    cluster,
+    completion,
+    help,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
