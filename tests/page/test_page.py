@@ -239,3 +239,32 @@ async def test_an_unreachable_stream_is_a_notice_not_an_error() -> None:
         assert "unreachable" not in await (await client.get("/")).text()
     finally:
         await client.close()
+
+
+def _luminance(colour: str) -> float:
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, other: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_every_text_colour_reads_on_every_light_background() -> None:
+    """WCAG AA (4.5:1) for normal text, against the darkest light background the page
+    uses (table heads); white is only used on the dark header."""
+    from importlib import resources
+
+    css = resources.files("scalerd.web").joinpath("static", "page.css").read_text()
+    colours = set(re.findall(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{3,6})\b", css))
+    backgrounds = set(re.findall(r"background:\s*(#[0-9a-fA-F]{3,6})\b", css))
+    lightest_dark = "#1b2a3a"  # the header
+    assert lightest_dark in backgrounds and "#eef1f4" in backgrounds
+    for colour in colours - {"#fff"}:
+        assert _contrast(colour, "#eef1f4") >= 4.5, colour
+    assert _contrast("#fff", lightest_dark) >= 4.5
