@@ -60,6 +60,14 @@ class FileData:
     ) -> list[AuditRecord]:
         return await self.log.read(target=target, since=since, limit=limit)
 
+    async def known(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        return []
+
+    def outage(self) -> tuple[datetime, str] | None:
+        return None
+
 
 def best(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     times, result = [], None

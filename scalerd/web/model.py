@@ -75,7 +75,19 @@ class PageData(Protocol):
 
     async def read(
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
-    ) -> list[AuditRecord]: ...
+    ) -> list[AuditRecord]:
+        """From the audit stream; raises when it cannot be read."""
+        ...
+
+    async def known(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """What this process still knows while the audit stream cannot be read."""
+        ...
+
+    def outage(self) -> tuple[datetime, str] | None:
+        """Since when, and why, the audit stream has been unreachable (None: it answers)."""
+        ...
 
 
 # --- a decision in words -------------------------------------------------------------------

@@ -51,21 +51,25 @@ class _Page:
     async def read(
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[AuditRecord]:
-        """The records, or none while the audit stream cannot be read (and say since when)."""
+        """The records; while the audit stream cannot be read, what the process itself
+        still knows (and the page says since when)."""
         try:
             records = await self.data.read(target=target, since=since, limit=limit)
         except Exception as problem:  # any failure of the store is shown, never raised
             if self.unreachable_since is None:
                 self.unreachable_since = self.data.now()
             self.error = redact(f"{type(problem).__name__}: {problem}")[:200]
-            # a daemon still knows what it wrote itself (PageData may offer it as `known`)
-            known = getattr(self.data, "known", None)
-            return await known(target=target, since=since, limit=limit) if known else []
+            return await self.data.known(target=target, since=since, limit=limit)
         self.unreachable_since, self.error = None, None
         return records
 
     @property
     def status(self) -> StreamStatus:
+        """The daemon's account of the outage (shared with ``/api/decisions``), else the
+        page's own."""
+        outage = self.data.outage()
+        if outage is not None:
+            return StreamStatus(*outage)
         return StreamStatus(self.unreachable_since, self.error)
 
 

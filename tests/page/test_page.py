@@ -159,6 +159,14 @@ class FakeData:
             if (target is None or r.target == target) and (since is None or r.ts >= since)
         ]
 
+    async def known(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditRecord]:
+        return [info.last for info in self.infos if info.last is not None]
+
+    def outage(self) -> tuple[datetime, str] | None:
+        return None  # the page keeps its own account
+
 
 async def _client(data: FakeData) -> TestClient[web.Request, web.Application]:
     app = web.Application()
