@@ -11,23 +11,18 @@ import pytest
 
 from scalerd.audit import AuditRecord, MemorySink
 from scalerd.clock import ManualClock
-from scalerd.config import load_config
 from scalerd.core import Capacity, Decision, ScaleEvent
-from scalerd.daemon.metrics import DaemonMetrics
 from scalerd.daemon.operations import OperationWatch, follow_operation, settle_operation
-from scalerd.daemon.outage import Outage
 from scalerd.daemon.state import (
-    FileStateStore,
     InFlight,
     StoredTarget,
     decode_stored,
     encode_stored,
 )
 from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate
-from scalerd.plugins import Applied, BuildContext, OperationOutcome
-from scalerd.sources import SOURCES
+from scalerd.plugins import Applied, OperationOutcome
 
-from .build import write_config
+from .test_tick import _runtime as tick_runtime
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -149,29 +144,8 @@ class LongRunning:
 def target_runtime(
     tmp_path: Path, clock: ManualClock
 ) -> tuple[TargetRuntime, TickContext, MemorySink, LongRunning]:
-    config = load_config(write_config(tmp_path, RULE))
-    target = config.targets[0]
-    build = BuildContext(base_dir=tmp_path, clock=clock)
-    source = target.sources["queue"]
-    actuator = LongRunning(2)
-    runtime = TargetRuntime(
-        target=target,
-        sources={"queue": SOURCES.get(source.kind).build(source, build)},
-        source_names={"queue": source.name},
-        source_timeouts={"queue": 1.0},
-        actuator=actuator,
-    )
-    sink = MemorySink()
-    context = TickContext(
-        clock=clock,
-        audit=sink,
-        store=FileStateStore(tmp_path / "state.json"),
-        metrics=DaemonMetrics(),
-        instance="test-1",
-        config_version=config.version,
-        dry_run=False,
-        state_outage=Outage("state store", clock),
-    )
+    runtime, context, sink = tick_runtime(tmp_path, clock, RULE)
+    runtime.actuator = actuator = LongRunning(2)
     return runtime, context, sink, actuator
 
 
