@@ -101,26 +101,16 @@ def render(root: Path = ROOT) -> str:
         model = _model_of(field.annotation)
         if model is not None:
             out += _table(f"[{name}]", model, (name,), examples, level=2)
-    out += ["## [[sources]]", "", _common_envelope("source")]
-    for plugin in SOURCES:
-        out += _table(
-            f'kind = "{plugin.kind}"',
-            plugin.config,
-            ("sources", plugin.kind),
-            examples,
-            level=3,
-            skip=_ENVELOPE,
-        )
-    out += ["## [[actuators]]", "", _common_envelope("actuator")]
-    for actuator in ACTUATORS:
-        out += _table(
-            f'kind = "{actuator.kind}"',
-            actuator.config,
-            ("actuators", actuator.kind),
-            examples,
-            level=3,
-            skip=_ENVELOPE,
-        )
+    families: list[tuple[str, list[tuple[str, type[BaseModel]]]]] = [
+        ("sources", [(plugin.kind, plugin.config) for plugin in SOURCES]),
+        ("actuators", [(plugin.kind, plugin.config) for plugin in ACTUATORS]),
+    ]
+    for section, kinds in families:
+        out += [f"## [[{section}]]", "", _common_envelope(section.removesuffix("s"))]
+        for kind, model in kinds:
+            out += _table(
+                f'kind = "{kind}"', model, (section, kind), examples, level=3, skip=_ENVELOPE
+            )
     out += _table("[[targets]]", TargetConfig, ("targets",), examples, level=2)
     return "\n".join(out).rstrip() + "\n"
 
