@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scalerd.audit import AuditRecord, MemorySink
+from scalerd.cli import build_parser
 from scalerd.clock import ManualClock
 from scalerd.core import Capacity, Decision, ScaleEvent
 from scalerd.daemon.operations import OperationWatch, follow_operation, settle_operation
@@ -252,3 +253,22 @@ async def test_the_watch_settles_in_the_background_and_stops_waiting_at_its_boun
     assert (ended.action, ended.operation) == ("scaled", "op-1")
     assert runtime.stored.operation is None
     await watch.aclose()
+
+
+@pytest.mark.parametrize(
+    ("given", "wait"),
+    [
+        pytest.param([], timedelta(minutes=3), id="default"),
+        pytest.param(["--wait", "0"], timedelta(0), id="no-wait"),
+        pytest.param(["--wait", "5m"], timedelta(minutes=5), id="five-minutes"),
+    ],
+)
+def test_run_once_waits_a_few_minutes_unless_told(given: list[str], wait: timedelta) -> None:
+    assert build_parser().parse_args(["run", "--once", *given]).wait == wait
+
+
+def test_a_wait_that_is_no_duration_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["run", "--once", "--wait", "soon"])
+    assert exited.value.code == 2
+    assert "--wait: invalid duration 'soon'" in capsys.readouterr().err
