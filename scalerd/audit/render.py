@@ -101,6 +101,8 @@ def _why(record: AuditRecord) -> str:
     if record.not_scaled_reason:
         return reason_in_words(record.not_scaled_reason)
     moves = [step for step in record.steps if step["before"] != step["after"]]
+    if not moves and record.current is None:  # no decision (an operation's end): its notes
+        return "; ".join(record.notes)
     return "; ".join(f"{step['code']} {step['before']}→{step['after']}" for step in moves)
 
 

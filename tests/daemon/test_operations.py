@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from scalerd.audit import AuditRecord, MemorySink
+from scalerd.audit import AuditRecord, MemorySink, render_table
 from scalerd.cli import build_parser
 from scalerd.clock import ManualClock
 from scalerd.core import Capacity, Decision, ScaleEvent
@@ -204,6 +205,9 @@ async def test_only_a_change_that_happened_counts_toward_cooldowns(
     assert ended is not None and sink.records == [started, ended, after]
     assert (ended.action, ended.prev, ended.operation) == (action, started.id, "op-1")
     assert ended.duration_ms == 90_000.0  # from the start of the operation to its end
+    console = Console(width=200, record=True)
+    console.print(render_table([ended]))
+    assert (ended.error or ended.notes[0]) in console.export_text()  # what on-call reads
     state = (await context.store.load_all())["workers"]
     assert state.last_record_id == after.id
     if counted:
