@@ -7,6 +7,7 @@ Layout of the file::
     [[actuators]]  kind + name + the actuator plugin's keys
     [[targets]]    name, actuator, rules = "rules/x.toml" (optional include), the rule
                    keys of scalerd.core.rules.Rule, [targets.metrics] (metric → source)
+    [[events]]     kind + name + the event kind's keys (scalerd.events)
 
 A rule file holds the rule keys of one target (and an optional ``[simulate]``). A target
 that includes one may override any of its keys: tables merge key by key, everything else
@@ -37,6 +38,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .core.durations import Duration
 from .core.rules import Calendar, Condition, MetricSpec, Rule, TargetSpec
 from .errors import ConfigError, ConfigIssue
 from .plugins import ActuatorConfig, PluginConfig, Registry, SourceConfig, VerticalConfig
@@ -52,6 +54,9 @@ from .settings import (
 )
 from .tomlpaths import KeyPath, TomlLines, format_path
 
+if typing.TYPE_CHECKING:
+    from .events import EventConfig
+
 __all__ = ["Config", "RuleFile", "Target", "TargetConfig", "load_config", "load_rule_file"]
 
 # where an error at a key path below a model was written: file, full key path, suffix
@@ -61,7 +66,7 @@ Placer = typing.Callable[[KeyPath], tuple[Path, KeyPath, str]]
 VERTICAL_COOLDOWN = {"up": "15m", "down": "1h"}
 
 # keys a [[targets]] entry has besides the rule keys; a rule file may not set them
-_BINDING_KEYS = ("name", "actuator", "rules", "metrics")
+_BINDING_KEYS = ("name", "actuator", "rules", "metrics", "min_event_gap")
 
 
 class TargetConfig(Rule):
@@ -78,6 +83,8 @@ class TargetConfig(Rule):
     # metric name used by the rules → source name (a metric with no entry reads the
     # source of the same name)
     metrics: dict[str, str] = Field(default_factory=dict)
+    # pushed events evaluate this target at most once per gap (they coalesce meanwhile)
+    min_event_gap: Duration | None = None
 
 
 class _Settings(BaseModel):
@@ -139,6 +146,7 @@ class Config:
     # hash of the effective configuration, stamped on every audit record
     version: str
     calendar: Calendar = field(repr=False, default_factory=CronCalendar)
+    events: Mapping[str, EventConfig] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -359,6 +367,10 @@ class _Loader:
         actuators = self._plugins(raw, "actuators", self.actuator_plugins, ActuatorConfig)
         calendar = CronCalendar()
         targets = self._targets(raw, settings, sources, actuators, calendar)
+        from .events import EVENTS, EventConfig
+
+        events = self._plugins(raw, "events", EVENTS, EventConfig)
+        self._check_events(raw, events, targets)
         if self.issues.items:
             raise ConfigError(self.issues.items)
         assert settings is not None
@@ -374,14 +386,20 @@ class _Loader:
             sources=sources,
             actuators=actuators,
             targets=tuple(targets),
-            version=_version(settings, sources, actuators, targets),
+            version=_version(
+                settings,
+                {**sources, **{f"events:{name}": entry for name, entry in events.items()}},
+                actuators,
+                targets,
+            ),
             calendar=calendar,
+            events=events,
         )
 
     # --- sections -------------------------------------------------------------------
 
     def _settings(self, raw: dict[str, Any]) -> _Settings | None:
-        known = set(_Settings.model_fields) | {"sources", "actuators", "targets"}
+        known = set(_Settings.model_fields) | {"sources", "actuators", "targets", "events"}
         for key in raw:
             if key not in known:
                 self.issues.add(self.path, (key,), _unknown_key(key, sorted(known)))
@@ -391,6 +409,34 @@ class _Loader:
         except ValidationError as error:
             self.issues.from_validation(error, _Settings, lambda loc: (self.path, loc, ""))
             return None
+
+    def _check_events(
+        self, raw: dict[str, Any], events: Mapping[str, EventConfig], targets: Sequence[Target]
+    ) -> None:
+        """Every target an ``[[events]]`` entry names exists, and one of them reads its
+        ``metric`` (an event's value goes to the targets that read it)."""
+        by_name = {target.name: target for target in targets}
+        for index, entry in self._entries(raw, "events"):
+            config = events.get(str(entry.get("name")))
+            if config is None:
+                continue
+            for name in sorted(config.target_names() - set(by_name)):
+                self.issues.add(
+                    self.path,
+                    ("events", index, "targets"),
+                    f"target {name!r} is not defined (targets: {', '.join(by_name) or 'none'})",
+                )
+            named = config.target_names() & set(by_name)
+            if (
+                config.metric is not None
+                and named
+                and not any(config.metric in by_name[name].spec.metrics for name in named)
+            ):
+                self.issues.add(
+                    self.path,
+                    ("events", index, "metric"),
+                    f"no target of this entry reads metric {config.metric!r}",
+                )
 
     def _entries(self, raw: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
         value = raw.get(section, [])

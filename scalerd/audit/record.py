@@ -119,6 +119,8 @@ class AuditRecord:
     inputs: tuple[JsonObject, ...] = ()
     rules: tuple[JsonObject, ...] = ()
     steps: tuple[JsonObject, ...] = ()
+    # what started the evaluation: {"type": "poll" | "manual"}, or an event's kind, id and source
+    trigger: JsonObject | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -57,6 +57,9 @@ from ..cluster import ClusterMember, default_instance
 from ..config import Config, load_config
 from ..core import Controls
 from ..errors import ConfigError, ConfigIssue, LeaseLost, StartupError
+from ..events.http import add_event_routes
+from ..events.hub import EventHub, EventMetrics
+from ..events.trigger import MANUAL, POLL, Coalescer, Trigger
 from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
@@ -115,6 +118,7 @@ class Daemon:
         self.state_outage = Outage("state store", self.clock)
         # reading the audit stream back; the sink logs the same outage as it spools
         self.audit_read_outage = Outage("audit stream", self.clock, logged=False)
+        self.event_metrics = EventMetrics(self.metrics.registry)
         self.runtimes: dict[str, TargetRuntime] = {}
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
@@ -122,6 +126,14 @@ class Daemon:
         self.cluster: ClusterMember | None = None
         self._cluster_task: asyncio.Task[None] | None = None
         self._serving = False
+        self._coalescers: dict[str, Coalescer] = {}
+        self.events: EventHub | None = None
+        # areas that add their own HTTP routes to the server
+        self.route_hooks: list[Callable[[web.Application], None]] = [
+            lambda app: add_event_routes(
+                app, lambda: self.events, listens_locally=self.listens_locally
+            )
+        ]
         self._plugins = _Plugins({}, {})
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
@@ -168,6 +180,7 @@ class Daemon:
             self.runtimes = await self._build_runtimes(self.config, stored, previous={})
             for runtime in self.runtimes.values():
                 await _settle(runtime, self.store, self.recent)
+        await self._build_events(self.config)
         log.info(
             "started",
             config=str(self.config_path),
@@ -188,6 +201,8 @@ class Daemon:
         await self.operations.aclose()
         if self.cluster is not None:
             await self._leave_cluster()
+        if self.events is not None:
+            await self.events.aclose()
         for _, source in self._plugins.sources.values():
             await _close(source)
         for _, actuator in self._plugins.actuators.values():
@@ -225,8 +240,10 @@ class Daemon:
         for runtime in self._owned() if runtimes is None else runtimes:
             self.operations.follow(runtime, context)
 
-    async def _evaluate(self, runtime: TargetRuntime, context: TickContext) -> AuditRecord:
-        record = await evaluate(runtime, context)
+    async def _evaluate(
+        self, runtime: TargetRuntime, context: TickContext, trigger: Trigger = POLL
+    ) -> AuditRecord:
+        record = await evaluate(runtime, context, trigger)
         self.operations.follow(runtime, context)  # one it started, or found stored
         return record
 
@@ -238,6 +255,8 @@ class Daemon:
         self._start_loops()
         if self.cluster is not None:
             self._cluster_task = asyncio.create_task(self.cluster.run(), name="scalerd-cluster")
+        if self.events is not None:
+            self.events.start()
         self._install_signal_handlers()
         watcher = asyncio.create_task(self._watch_config(), name="scalerd-config-watch")
         try:
@@ -255,12 +274,13 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
-    def trigger(self, target: str) -> bool:
-        """Evaluate ``target`` now (a pushed event); False if there is no such target."""
-        loop = self._loops.get(target)
-        if loop is None:
+    def trigger(self, target: str, trigger: Trigger = MANUAL) -> bool:
+        """Evaluate ``target`` now, or right after the evaluation under way (coalesced with
+        anything already queued); False if there is no such target."""
+        coalescer = self._coalescers.get(target)
+        if coalescer is None:
             return False
-        loop.trigger()
+        coalescer.offer(trigger)
         return True
 
     async def set_controls(self, target: str, controls: Controls) -> Controls:
@@ -311,6 +331,11 @@ class Daemon:
                 kept = {runtime.target.identity for runtime in previous.values()}
                 await self._restore(r for r in self._owned() if r.target.identity not in kept)
             self.config = config
+            if self.events is not None:
+                await self.events.aclose()
+            await self._build_events(config)
+            if self.events is not None and self.listening_on is not None:
+                self.events.start()
             self.reload_status = ReloadStatus(self.clock.now(), True)
             self.metrics.reloads.labels("applied").inc()
             if self.listening_on is not None:
@@ -515,6 +540,16 @@ class Daemon:
             runtimes[target.name] = runtime
         return runtimes
 
+    async def _build_events(self, config: Config) -> None:
+        self.events = EventHub(
+            config.events,
+            self._build_context(config),
+            self.runtimes,
+            lambda target, trigger: self.trigger(target, trigger),
+            self.clock,
+            self.event_metrics,
+        )
+
     async def _open_redis(self, config: Config) -> redis.asyncio.Redis | None:
         self._redis_clients: dict[str, redis.asyncio.Redis] = {}
         settings = config.redis
@@ -628,12 +663,23 @@ class Daemon:
         for runtime in self._owned() if runtimes is None else runtimes:
             loop = TargetLoop(
                 runtime.name,
-                lambda runtime=runtime: self._evaluate(runtime, context),  # type: ignore[misc]
+                lambda runtime=runtime: self._evaluate(  # type: ignore[misc]
+                    runtime, context, self._take_trigger(runtime.name)
+                ),
                 runtime.target.spec.rule.interval.total_seconds(),
                 jitter,
             )
+            gap = runtime.target.config.min_event_gap
+            self._coalescers[runtime.name] = Coalescer(
+                loop.trigger, gap.total_seconds() if gap else 0.0
+            )
             self._loops[runtime.name] = loop
             loop.start()
+
+    def _take_trigger(self, target: str) -> Trigger:
+        coalescer = self._coalescers.get(target)
+        queued = coalescer.take() if coalescer is not None else None
+        return queued or POLL
 
     async def _stop_loops(self, names: Iterable[str] | None = None) -> None:
         grace = (
@@ -643,6 +689,10 @@ class Daemon:
             loops, self._loops = self._loops, {}
         else:
             loops = {name: self._loops.pop(name) for name in names if name in self._loops}
+        for name in loops:
+            coalescer = self._coalescers.pop(name, None)
+            if coalescer is not None:
+                coalescer.close()
         await asyncio.gather(*(loop.stop(grace) for loop in loops.values()))
 
     # --- the cluster ----------------------------------------------------------------------

@@ -59,6 +59,8 @@ def build_app(daemon: Daemon) -> web.Application:
         ]
     )
     add_page_routes(app, DaemonPageData(daemon))
+    for add_routes in daemon.route_hooks:  # areas that serve their own routes (events)
+        add_routes(app)
     return app
 
 

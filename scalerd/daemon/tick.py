@@ -45,8 +45,9 @@ from ..core import (
     record_scale,
 )
 from ..errors import LeaseLost, StaleFence, Throttled
+from ..events.trigger import POLL, Trigger
 from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
-from ..redact import redact
+from ..redact import redact, redact_value
 from .metrics import DaemonMetrics
 from .outage import Outage
 from .state import InFlight, Pending, StateStore, StoredTarget
@@ -99,20 +100,25 @@ class TickContext:
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
 
 
-async def evaluate(runtime: TargetRuntime, ctx: TickContext) -> AuditRecord:
-    """Evaluate ``runtime`` once; never two evaluations of one target at a time."""
+async def evaluate(
+    runtime: TargetRuntime, ctx: TickContext, trigger: Trigger = POLL
+) -> AuditRecord:
+    """Evaluate ``runtime`` once; never two evaluations of one target at a time. A value an
+    event offered for a metric is used instead of reading that metric's source."""
     async with runtime.lock:
         with fenced(runtime, ctx):
-            return await _evaluate(runtime, ctx, CURRENT_FENCE.get())
+            return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
 
 
-async def _evaluate(runtime: TargetRuntime, ctx: TickContext, fence: Fence | None) -> AuditRecord:
+async def _evaluate(
+    runtime: TargetRuntime, ctx: TickContext, fence: Fence | None, trigger: Trigger
+) -> AuditRecord:
     started = time.perf_counter()
     now = ctx.clock.now()
     if ctx.cluster is not None and fence is None:
         record = _record_without_decision(runtime, ctx, now, started, _lease_lost(runtime, ctx))
     else:
-        observations = await _read_sources(runtime, ctx)
+        observations = await _read_sources(runtime, ctx, trigger, now)
         try:
             capacity = await runtime.actuator.current()
         except asyncio.CancelledError:
@@ -124,6 +130,7 @@ async def _evaluate(runtime: TargetRuntime, ctx: TickContext, fence: Fence | Non
                 # not yet seen to end: hold until its outcome is audited
                 capacity = replace(capacity, operation=runtime.stored.operation.operation)
             record = await _decide_and_act(runtime, ctx, now, started, capacity, observations)
+    record = replace(record, trigger=redact_value(trigger.as_dict()))
     await ctx.audit.emit(record)
     runtime.last_record = record
     ctx.metrics.observe(record, runtime.target.spec.rule)
@@ -323,10 +330,17 @@ def _prev(runtime: TargetRuntime) -> str | None:
     )
 
 
-async def _read_sources(runtime: TargetRuntime, ctx: TickContext) -> list[Observation]:
-    metrics = list(runtime.sources)
-    results = await asyncio.gather(*(_read_one(runtime, metric, ctx) for metric in metrics))
-    return list(results)
+async def _read_sources(
+    runtime: TargetRuntime, ctx: TickContext, trigger: Trigger, now: datetime
+) -> list[Observation]:
+    offered = {
+        metric: Observation.value(metric, now, value)
+        for metric, value in trigger.values.items()
+        if metric in runtime.sources
+    }
+    read = [metric for metric in runtime.sources if metric not in offered]
+    results = await asyncio.gather(*(_read_one(runtime, metric, ctx) for metric in read))
+    return [*offered.values(), *results]
 
 
 async def _read_one(runtime: TargetRuntime, metric: str, ctx: TickContext) -> Observation:

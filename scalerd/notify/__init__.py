@@ -1,0 +1,1 @@
+"""Notifications out: CloudEvents webhooks, Slack and Teams, through a durable outbox."""
