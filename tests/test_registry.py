@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args, get_origin
 import pytest
 
 from scalerd.actuators import ACTUATORS
+from scalerd.events import EVENTS, EventConfig
 from scalerd.plugins import ActuatorConfig, Plugin, PluginConfig, Registry, SourceConfig
 from scalerd.sources import SOURCES
 
@@ -15,6 +16,7 @@ TESTS = Path(__file__).parent
 FAMILIES: list[tuple[Registry[Any], type[PluginConfig], str]] = [
     (SOURCES, SourceConfig, "sources"),
     (ACTUATORS, ActuatorConfig, "actuators"),
+    (EVENTS, EventConfig, "events"),
 ]
 PLUGINS = [
     pytest.param(plugin, base, folder, id=f"{folder}:{plugin.kind}")
@@ -23,7 +25,9 @@ PLUGINS = [
 ]
 
 
-@pytest.mark.parametrize("registry", [SOURCES, ACTUATORS], ids=["sources", "actuators"])
+@pytest.mark.parametrize(
+    "registry", [SOURCES, ACTUATORS, EVENTS], ids=["sources", "actuators", "events"]
+)
 def test_kinds_are_unique_and_sorted(registry: Registry[Any]) -> None:
     kinds = [plugin.kind for plugin in registry]
 

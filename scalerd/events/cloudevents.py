@@ -1,8 +1,7 @@
 """``kind = "cloudevents"``: CloudEvents 1.0 over HTTP, in structured, binary and batch mode,
 and the CloudEvents webhook validation handshake (``OPTIONS``, abuse protection).
 
-Parsed here rather than with the ``cloudevents`` SDK's reader (scalerd uses the SDK to
-*write* its notifications): the reader of SDK 2.2 rejects the JSON format's own example
+Parsed here rather than with the ``cloudevents`` SDK's reader: the reader of SDK 2.2 rejects the JSON format's own example
 (``"subject": null``, which the format says MUST be treated as absent), invents an ``id``
 and a ``time`` when an event has none (right for a producer, wrong for a receiver that must
 refuse such an event), has no batch mode, and decodes ``data_base64`` eagerly, which
