@@ -49,9 +49,13 @@ log = structlog.get_logger("scalerd")
 async def follow_operation(runtime: TargetRuntime) -> tuple[InFlight, OperationOutcome] | None:
     """Wait for the operation stored for ``runtime`` to end; None if there is none."""
     in_flight = runtime.stored.operation
-    actuator = runtime.actuator
-    if in_flight is None or not isinstance(actuator, FollowsOperations):
+    if in_flight is None:
         return None
+    actuator = runtime.actuator
+    if not isinstance(actuator, FollowsOperations):  # its actuator was replaced since
+        kind = runtime.target.actuator.kind
+        cannot = f"a {kind} actuator cannot follow it; the resource decides"
+        return in_flight, OperationOutcome(in_flight.operation, "OperationNotFollowed", cannot)
     return in_flight, await actuator.outcome(in_flight.operation, in_flight.resume)
 
 

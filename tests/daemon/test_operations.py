@@ -276,3 +276,19 @@ def test_a_wait_that_is_no_duration_is_a_usage_error(capsys: pytest.CaptureFixtu
         build_parser().parse_args(["run", "--once", "--wait", "soon"])
     assert exited.value.code == 2
     assert "--wait: invalid duration 'soon'" in capsys.readouterr().err
+
+
+async def test_an_operation_its_actuator_cannot_follow_is_settled_by_the_resource(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    """A stored operation whose target now has an actuator that does not follow operations
+    (the config changed) must not hold the target for ever."""
+    runtime, context, _ = tick_runtime(tmp_path, manual_clock, RULE)  # a recording pool at 2
+    runtime.stored = StoredTarget(operation=IN_FLIGHT)  # 1 -> 2, from an Azure actuator
+
+    ended = await settle(runtime, context)
+
+    assert ended is not None and ended.action == "scaled"  # the pool is at 2: it happened
+    assert ended.notes[0].startswith(f"operation {IN_FLIGHT.operation} not confirmed")
+    assert runtime.stored.operation is None
+    assert runtime.stored.state.events == (ScaleEvent(IN_FLIGHT.started_at, 1, 2),)
