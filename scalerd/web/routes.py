@@ -99,22 +99,34 @@ def _unchanged(request: web.Request, newest: str) -> bool:
 
 
 def _newest_key(records: list[AuditRecord], page: _Page) -> str:
+    """What a page is up to date with: the newest record it shows, and whether the stream
+    could be read."""
     newest = max((record.id for record in records), default="")
     return newest if page.status.ok else f"{newest}!unreachable"
+
+
+async def _polled_unchanged(request: web.Request, page: _Page, target: str | None = None) -> bool:
+    """A live poll with nothing new since the page it has, found by reading one record."""
+    if request.query.get("fragment") != "1":
+        return False
+    latest = await page.read(target=target, limit=1)
+    if not latest:
+        latest = [i.last for i in page.data.targets() if i.last and target in (None, i.name)]
+    return _unchanged(request, _newest_key(latest, page))
 
 
 async def _overview(request: web.Request) -> web.Response:
     page = request.app[_PAGE]
     now = page.data.now()
     targets = page.data.targets()
+    if await _polled_unchanged(request, page):
+        return web.Response(status=204)
     records = await page.read(since=now - _OVERVIEW_HISTORY)
     by_target: dict[str, list[AuditRecord]] = defaultdict(list)
     for record in records:
         by_target[record.target].append(record)
     remembered = [info.last for info in targets if info.last is not None]
     newest = _newest_key(records or remembered, page)
-    if _unchanged(request, newest):
-        return web.Response(status=204)
     cards = []
     for info in targets:
         history = by_target.get(info.name, [])
@@ -145,14 +157,14 @@ async def _target(request: web.Request) -> web.Response:
         )
     if reason and reason not in page.reasons:
         return _html(render_message("bad filter", f"unknown reason {reason!r}"), 400)
+    if await _polled_unchanged(request, page, name):
+        return web.Response(status=204)
     now = page.data.now()
     start = now - WINDOWS[window]
     records = await page.read(target=name, since=start)
     if not records and info.last is not None and info.last.ts >= start:
         records = [info.last]
     newest = _newest_key(records, page)
-    if _unchanged(request, newest):
-        return web.Response(status=204)
     timeline = build_timeline(records, info, start, now)
     return _html(
         render_target(

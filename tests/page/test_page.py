@@ -152,12 +152,13 @@ class FakeData:
     ) -> list[AuditRecord]:
         if self.broken:
             raise ConnectionError("Error 111 connecting to redis://:hunter2@127.0.0.1:6390")
-        self.reads.append({"target": target, "since": since})
-        return [
+        self.reads.append({"target": target, "since": since, "limit": limit})
+        found = [
             r
             for r in self.records
             if (target is None or r.target == target) and (since is None or r.ts >= since)
         ]
+        return found[-limit:] if limit is not None else found
 
     async def known(
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
@@ -221,6 +222,7 @@ async def test_routes_answer_good_and_bad_requests() -> None:
             "/", params={"fragment": "1"}, headers={"X-Scalerd-Newest": newest}
         )
         assert quiet.status == 204
+        assert data.reads[-1]["limit"] == 1  # nothing new costs one record's read
         stale = await client.get("/", params={"fragment": "1"}, headers={"X-Scalerd-Newest": "old"})
         assert stale.status == 200
     finally:
