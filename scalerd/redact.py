@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["MASK", "redact", "redact_event", "redact_value"]
+__all__ = ["MASK", "forget_secrets", "redact", "redact_event", "redact_value", "register_secret"]
 
 MASK = "***"
 
@@ -72,8 +72,31 @@ def _mask(match: re.Match[str]) -> str:
     return f"{match.group('lead')}{quote}{MASK}{quote}"
 
 
+# Secrets this process knows by value (the control token, the Redis password, every
+# ``*_env`` variable the config names): hidden wherever they appear, whatever surrounds
+# them, longest first so that one containing another is hidden whole.
+_KNOWN: list[str] = []
+# shorter values are too likely to be ordinary words
+_MIN_KNOWN = 8
+
+
+def register_secret(value: str | None) -> None:
+    """Hide ``value`` literally from now on, in every string :func:`redact` sees."""
+    if value and len(value) >= _MIN_KNOWN and value not in _KNOWN:
+        _KNOWN.append(value)
+        _KNOWN.sort(key=len, reverse=True)
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (a reloaded config, tests)."""
+    _KNOWN.clear()
+
+
 def redact(text: str) -> str:
     """``text`` with every secret value we recognise replaced by ``***``."""
+    for secret in _KNOWN:
+        if secret in text:
+            text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(_mask, text)
     return _JWT.sub(MASK, text)

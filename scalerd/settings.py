@@ -52,6 +52,9 @@ class DaemonSettings(Section):
     # the environment variable holding the bearer token for the control endpoints
     # (pause, override, evaluate); without it they answer only on localhost
     control_token_env: str | None = None
+    # beyond localhost, `/` and `/api/*` need the control token too (decisions name the
+    # resources scaled); /healthz, /readyz and /metrics stay open for probes and Prometheus
+    protect_reads: bool = True
 
     @field_validator("listen")
     @classmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -36,6 +37,7 @@ import httpx
 import redis.asyncio
 import structlog
 from aiohttp import web
+from pydantic import BaseModel
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -61,11 +63,12 @@ from ..events.http import add_event_routes
 from ..events.hub import EventHub, EventMetrics
 from ..events.trigger import MANUAL, POLL, Coalescer, Trigger
 from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
+from ..redact import register_secret
 from .loop import TargetLoop
 from .metrics import DaemonMetrics
 from .operations import OperationWatch
 from .outage import Outage
-from .server import build_app
+from .server import MIN_CONTROL_TOKEN, build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
 from .tick import TargetRuntime, TickContext, evaluate, recover_pending
@@ -161,6 +164,8 @@ class Daemon:
             else await asyncio.to_thread(load_config, self.config_path)
         )
         refuse_secret_looking_strings(self.config)
+        for secret in _env_secrets(self.config):
+            register_secret(secret)
         self.redis = await self._open_redis(self.config)
         self.cluster = self._open_cluster(self.config)
         self.http = await self._stack.enter_async_context(
@@ -249,6 +254,7 @@ class Daemon:
 
     async def serve(self) -> None:
         """Run until ``stop()`` (SIGTERM/SIGINT): HTTP server, loops, config watch."""
+        self._check_control_token()
         await self._start_server()
         self._follow_operations(self._tick_context())
         self._serving = True
@@ -465,6 +471,25 @@ class Daemon:
     def control_token(self) -> str | None:
         name = self.config.daemon.control_token_env
         return os.environ.get(name) if name else None
+
+    def _check_control_token(self) -> None:
+        """An empty or short token would switch authentication off or make it guessable:
+        refuse to start. Without one beyond localhost, say the controls are off."""
+        name = self.config.daemon.control_token_env
+        token = self.control_token
+        if name is not None and token is None:
+            raise StartupError(f"[daemon] control_token_env names {name}, which is not set")
+        if token is not None and len(token) < MIN_CONTROL_TOKEN:
+            raise StartupError(
+                f"the control token in {name} is {len(token)} characters long; it needs at "
+                f"least {MIN_CONTROL_TOKEN}"
+            )
+        if token is None and not self.listens_locally:
+            log.warning(
+                "control endpoints are disabled: scalerd listens beyond localhost without "
+                "[daemon] control_token_env",
+                listen=self._listen(),
+            )
 
     @property
     def listens_locally(self) -> bool:
@@ -842,6 +867,30 @@ def _audited_strings(config: Config) -> Iterator[tuple[str, str]]:
             yield f"{where}.threshold[{index}]", threshold.label
         for index, step in enumerate(rule.step):
             yield f"{where}.step[{index}]", step.label
+
+
+def _env_secrets(value: Any) -> list[str]:
+    """The values of every environment variable a ``*_env`` key of the config names (the
+    control token, the Redis password, connection strings, event secrets), wherever in
+    the config it is."""
+    found: list[str] = []
+    if isinstance(value, BaseModel):
+        for key in type(value).model_fields:
+            item = getattr(value, key)
+            if key.endswith("_env") and isinstance(item, str) and os.environ.get(item):
+                found.append(os.environ[item])
+            else:
+                found += _env_secrets(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for each in dataclasses.fields(value):
+            found += _env_secrets(getattr(value, each.name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            found += _env_secrets(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found += _env_secrets(item)
+    return found
 
 
 def _mtime(path: Path) -> float | None:

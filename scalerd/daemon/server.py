@@ -15,23 +15,29 @@ API for on-call and for pushed events.
 =============================================  ==============================================
 
 Bad input gets a 4xx with a reason, never a 500 and never a crash. The control endpoints
-change what is scaled, so off localhost they need a bearer token (``control_token_env``).
+change what is scaled, so off localhost they need a bearer token (``control_token_env``,
+sent as ``Authorization: Bearer <token>``); with ``protect_reads`` (the default) so do the
+page and ``/api/*``, since decisions name the resources scaled. ``/healthz``, ``/readyz``
+and ``/metrics`` stay open for probes and Prometheus; ``/events/*`` have their own secret.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 
 from ..core import Controls, parse_duration
 from ..errors import LeaseLost
 from ..summary import describe_target
 from ..web import add_page_routes
+from .outage import describe_unavailable
 from .page import DaemonPageData
 
 if TYPE_CHECKING:
@@ -43,8 +49,35 @@ DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 MAX_LIMIT = 1000
 
 
+# the shortest control token accepted (a shorter one is guessable)
+MIN_CONTROL_TOKEN = 16
+# no control needs more: a larger body is refused before it is parsed
+MAX_BODY = 64 * 1024
+# the largest capacity an override may ask for (the config's own bound on capacities)
+MAX_OVERRIDE = 100_000
+# paths anyone who can reach the port may read, whatever `protect_reads` says
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def _reads_need_token(request: web.Request, handler: Any) -> web.StreamResponse:
+    daemon = request.app[DAEMON]
+    guarded = (
+        daemon.config.daemon.protect_reads
+        and not daemon.listens_locally
+        and request.path not in _OPEN_PATHS
+        and not request.path.startswith("/events/")
+    )
+    if guarded:
+        refusal = _authorize(request)
+        if refusal is not None:
+            return refusal
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 def build_app(daemon: Daemon) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[_reads_need_token], client_max_size=MAX_BODY)
     app[DAEMON] = daemon
     app.add_routes(
         [
@@ -163,9 +196,11 @@ async def _controls(request: web.Request) -> web.Response:
     if name not in daemon.runtimes:
         return _problem(404, f"no target named {name!r}")
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         return _problem(400, "the body must be a JSON object")
+    except web.HTTPRequestEntityTooLarge:
+        return _problem(413, f"the body must be at most {MAX_BODY} bytes")
     try:
         current = daemon.runtimes[name].stored.state.controls
         controls = _parse_controls(body, daemon.clock.now(), current)
@@ -175,23 +210,30 @@ async def _controls(request: web.Request) -> web.Response:
         applied = await daemon.set_controls(name, controls)
     except LeaseLost as elsewhere:  # another replica evaluates it: send the change there
         return _problem(409, str(elsewhere))
+    except (RedisError, OSError) as problem:  # nothing changed: try again when it answers
+        return _problem(503, f"state store unavailable ({describe_unavailable(problem)})")
     return web.json_response({"target": name, "controls": _controls_json(applied)}, dumps=_dumps)
 
 
 def _authorize(request: web.Request) -> web.Response | None:
-    token = request.app[DAEMON].control_token
+    daemon = request.app[DAEMON]
+    token = daemon.control_token
     if token is None:
         return (
             None
-            if request.app[DAEMON].listens_locally
+            if daemon.listens_locally
             else _problem(
                 403,
                 "control endpoints need control_token_env when scalerd listens beyond localhost",
             )
         )
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(offered.encode(), token.encode()):
-        return _problem(401, "a valid bearer token is required")
+    if len(token) < MIN_CONTROL_TOKEN:  # changed under a running daemon: never "" == ""
+        return _problem(403, "the control token is not usable (too short); see the log")
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        offered.strip().encode(), token.encode()
+    ):
+        return _problem(401, "a valid bearer token is required: Authorization: Bearer <token>")
     return None
 
 
@@ -220,10 +262,13 @@ def _parse_controls(body: Any, now: datetime, current: Controls) -> Controls:
     if "override" in body:
         override = body["override"]
         if override is not None and (
-            isinstance(override, bool) or not isinstance(override, int) or override < 0
+            isinstance(override, bool)
+            or not isinstance(override, int)
+            or not 0 <= override <= MAX_OVERRIDE
         ):
             raise ValueError(
-                "override must be a whole number of replicas (or tiers), 0 or more, or null"
+                "override must be a whole number of replicas (or tiers) from 0 to "
+                f"{MAX_OVERRIDE}, or null"
             )
         override_until = (
             _until(body.get("override_for"), now, "override_for") if override is not None else None
@@ -238,7 +283,10 @@ def _until(value: Any, now: datetime, key: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{key} must be a duration such as '30m'")
-    duration = parse_duration(value)
+    try:
+        duration = parse_duration(value)
+    except ValueError as problem:
+        raise ValueError(f"{key}: {problem}") from None
     if duration <= timedelta(0):
         raise ValueError(f"{key} must be longer than 0s")
     return now + duration
