@@ -286,6 +286,10 @@ def test_a_mark_is_reached_by_keyboard_and_opens_its_decision(browser: Any, daem
     else:
         raise AssertionError("no chart mark is reachable with Tab")
     wanted = focused.get_attribute("data-id")
+    # focus shows the decision beside the mark, as hovering does
+    tip = browser.find_element("id", "mark-tip")
+    assert tip.is_displayed() and "UTC" in tip.text
+    assert tip.text == focused.get_attribute("aria-label")
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     _until(lambda: browser.current_url.endswith(f"/decisions/{wanted}"))
 

@@ -41,4 +41,30 @@
       .then(function () { window.setTimeout(poll, 2000); });
   }
   window.setTimeout(poll, 2000);
+
+  // a chart mark's decision, shown beside it on hover and on keyboard focus (a tap opens it)
+  var tip = document.createElement("div");
+  tip.id = "mark-tip";
+  tip.setAttribute("role", "tooltip");
+  tip.hidden = true;
+  document.body.appendChild(tip);
+  function markOf(event) {
+    var target = event.target;
+    return target && target.closest ? target.closest("a.mark") : null;
+  }
+  function show(event) {
+    var mark = markOf(event);
+    if (!mark) { return; }
+    tip.textContent = mark.getAttribute("aria-label");
+    tip.hidden = false;
+    var box = mark.getBoundingClientRect();
+    var left = Math.min(window.scrollX + box.left, window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 8);
+    tip.style.left = Math.max(window.scrollX + 4, left) + "px";
+    tip.style.top = (window.scrollY + box.bottom + 6) + "px";
+  }
+  function hide(event) { if (markOf(event)) { tip.hidden = true; } }
+  document.addEventListener("mouseover", show);
+  document.addEventListener("focusin", show);
+  document.addEventListener("mouseout", hide);
+  document.addEventListener("focusout", hide);
 })();
