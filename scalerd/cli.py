@@ -23,6 +23,7 @@ from .commands import (
     help,
     imports,
     run,
+    shadow,
     simulate,
 )
 
@@ -37,6 +38,7 @@ COMMANDS = (
     audit,
     explain,
     export,
+    shadow,
     control,
     cluster,
     completion,

@@ -30,7 +30,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ Placer = typing.Callable[[KeyPath], tuple[Path, KeyPath, str]]
 VERTICAL_COOLDOWN = {"up": "15m", "down": "1h"}
 
 # keys a [[targets]] entry has besides the rule keys; a rule file may not set them
-_BINDING_KEYS = ("name", "actuator", "rules", "metrics", "min_event_gap")
+_BINDING_KEYS = ("name", "actuator", "rules", "metrics", "min_event_gap", "shadow")
 
 
 class TargetConfig(Rule):
@@ -85,6 +85,9 @@ class TargetConfig(Rule):
     metrics: dict[str, str] = Field(default_factory=dict)
     # pushed events evaluate this target at most once per gap (they coalesce meanwhile)
     min_event_gap: Duration | None = None
+    # a candidate rule file (rules/candidate.toml) decided beside the live rules on the
+    # same readings every evaluation and never acted on; `scalerd shadow report` compares
+    shadow: str | None = None
 
 
 class _Settings(BaseModel):
@@ -118,6 +121,8 @@ class Target:
     simulate: SimulateSettings
     # where the rule came from (for summaries): the included file, if any
     rule_file: Path | None = None
+    # the candidate rule of ``shadow = "..."``, bound to the same metrics
+    shadow: TargetSpec | None = None
 
     @property
     def name(self) -> str:
@@ -545,6 +550,7 @@ class _Loader:
                 continue
             used = config.metric_uses()
             target = self._bind(index, config, used, sources, actuators, calendar, names, claimed)
+            shadow = self._shadow(index, config, target[0]) if target and config.shadow else None
             if target is not None and simulate is not None:
                 targets.append(
                     Target(
@@ -554,9 +560,37 @@ class _Loader:
                         sources=target[2],
                         simulate=simulate,
                         rule_file=self.includes[index].file if index in self.includes else None,
+                        shadow=shadow,
                     )
                 )
         return targets
+
+    def _shadow(self, index: int, config: TargetConfig, live: TargetSpec) -> TargetSpec | None:
+        """The candidate rule file of ``shadow``, on the live target's metrics."""
+        assert config.shadow is not None
+        where = ("targets", index, "shadow")
+        file = self.path.parent / config.shadow
+        if not file.is_file():
+            self.issues.add(
+                self.path, where, f"rule file {config.shadow!r} not found (looked in {file.parent})"
+            )
+            return None
+        try:
+            candidate = load_rule_file(file)
+        except ConfigError as error:
+            self.issues.items.extend(error.issues)
+            return None
+        missing = [metric for metric in candidate.metric_uses() if metric not in live.metrics]
+        if missing:
+            self.issues.add(
+                self.path,
+                where,
+                f"the shadow rule reads {', '.join(map(repr, missing))}, which target "
+                f"{config.name!r} does not read (it reads: {', '.join(live.metrics) or 'nothing'})",
+            )
+            return None
+        metrics = {metric: live.metrics[metric] for metric in candidate.metric_uses()}
+        return replace(live, rule=candidate, metrics=metrics)
 
     def _merge_include(
         self, index: int, entry: dict[str, Any]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -121,6 +121,8 @@ class AuditRecord:
     steps: tuple[JsonObject, ...] = ()
     # what started the evaluation: {"type": "poll" | "manual"}, or an event's kind, id and source
     trigger: JsonObject | None = None
+    # the shadow rule's decision on the same readings (``shadow = "..."``), never acted on
+    shadow: JsonObject | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -180,6 +182,19 @@ class AuditRecord:
             rules=tuple(rules),
             steps=tuple(steps),
         )
+
+    def with_shadow(self, decision: Decision, rules: str) -> AuditRecord:
+        """This record with the shadow rule's decision of the same evaluation beside it."""
+        described = decision.as_dict()
+        (steps,) = _as_json_gives_back((described["steps"],))
+        shadow = {
+            "rules": rules,
+            "recommended": decision.recommended,
+            "desired": decision.desired,
+            "not_scaled_reason": described["not_scaled_reason"],
+            "steps": steps,
+        }
+        return replace(self, shadow=shadow)
 
     @classmethod
     def without_decision(

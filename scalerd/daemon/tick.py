@@ -75,6 +75,8 @@ class TargetRuntime:
     # in a cluster: the fencing token under which ``stored`` was restored from Redis; an
     # evaluation acts only under that same token (a newer one means: restore first)
     restored_under: int | None = None
+    # the shadow rule's memory (in this process only: a restart warms its windows anew)
+    shadow_state: TargetState = field(default_factory=TargetState)
 
     @property
     def name(self) -> str:
@@ -163,6 +165,8 @@ async def _decide_and_act(
         dry_run=ctx.dry_run,
         operation=decision.current.operation,
     )
+    if runtime.target.shadow is not None:
+        planned = _with_shadow(runtime, planned, capacity, observations, now)
     action: Action = "held"
     error: str | None = None
     reason = planned.not_scaled_reason
@@ -202,6 +206,24 @@ async def _decide_and_act(
         notes=tuple(redact(note) for note in notes),
         duration_ms=_elapsed_ms(started),
     )
+
+
+def _with_shadow(
+    runtime: TargetRuntime,
+    record: AuditRecord,
+    capacity: Capacity,
+    observations: list[Observation],
+    now: datetime,
+) -> AuditRecord:
+    """The shadow rule decides on the same readings and capacity; it never acts, but its
+    own cooldowns and rate limits run as if it had (so it paces itself as it would live)."""
+    spec = runtime.target.shadow
+    assert spec is not None and runtime.target.config.shadow is not None
+    decision, state = decide(spec, runtime.shadow_state, capacity, observations, now)
+    if decision.changes:
+        state = record_applied(spec, state, decision, now)
+    runtime.shadow_state = state
+    return record.with_shadow(decision, runtime.target.config.shadow)
 
 
 async def _apply(
