@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from .build import SCALERD, audit_records, replay_target, running, write_config
@@ -61,7 +62,7 @@ def test_the_shadow_rule_decides_on_the_same_readings_and_the_report_adds_up(
     report = json.loads(done.stdout)
 
     times = [datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) for r in records]
-    held = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)] + [0.2]
+    held = [(b - a).total_seconds() for a, b in pairwise(times)] + [0.2]
     live = sum(r["desired"] * h for r, h in zip(records, held, strict=True)) / 3600
     candidate = sum(r["shadow"]["desired"] * h for r, h in zip(records, held, strict=True)) / 3600
     demand = [next(i["value"] for i in r["inputs"] if i["metric"] == "demand") for r in records]
