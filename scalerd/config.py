@@ -8,6 +8,7 @@ Layout of the file::
     [[targets]]    name, actuator, rules = "rules/x.toml" (optional include), the rule
                    keys of scalerd.core.rules.Rule, [targets.metrics] (metric → source)
     [[events]]     kind + name + the event kind's keys (scalerd.events)
+    [[notify]]     kind + name + the sink's keys (scalerd.notify)
 
 A rule file holds the rule keys of one target (and an optional ``[simulate]``). A target
 that includes one may override any of its keys: tables merge key by key, everything else
@@ -56,6 +57,7 @@ from .tomlpaths import KeyPath, TomlLines, format_path
 
 if typing.TYPE_CHECKING:
     from .events import EventConfig
+    from .notify import NotifyConfig
 
 __all__ = ["Config", "RuleFile", "Target", "TargetConfig", "load_config", "load_rule_file"]
 
@@ -152,6 +154,7 @@ class Config:
     version: str
     calendar: Calendar = field(repr=False, default_factory=CronCalendar)
     events: Mapping[str, EventConfig] = field(default_factory=dict)
+    notify: Mapping[str, NotifyConfig] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -373,9 +376,12 @@ class _Loader:
         calendar = CronCalendar()
         targets = self._targets(raw, settings, sources, actuators, calendar)
         from .events import EVENTS, EventConfig
+        from .notify import NOTIFY, NotifyConfig
 
         events = self._plugins(raw, "events", EVENTS, EventConfig)
+        notify = self._plugins(raw, "notify", NOTIFY, NotifyConfig)
         self._check_events(raw, events, targets)
+        self._check_names(raw, "notify", notify, targets)
         if self.issues.items:
             raise ConfigError(self.issues.items)
         assert settings is not None
@@ -393,18 +399,29 @@ class _Loader:
             targets=tuple(targets),
             version=_version(
                 settings,
-                {**sources, **{f"events:{name}": entry for name, entry in events.items()}},
+                {
+                    **sources,
+                    **{f"events:{name}": entry for name, entry in events.items()},
+                    **{f"notify:{name}": entry for name, entry in notify.items()},
+                },
                 actuators,
                 targets,
             ),
             calendar=calendar,
             events=events,
+            notify=notify,
         )
 
     # --- sections -------------------------------------------------------------------
 
     def _settings(self, raw: dict[str, Any]) -> _Settings | None:
-        known = set(_Settings.model_fields) | {"sources", "actuators", "targets", "events"}
+        known = set(_Settings.model_fields) | {
+            "sources",
+            "actuators",
+            "targets",
+            "events",
+            "notify",
+        }
         for key in raw:
             if key not in known:
                 self.issues.add(self.path, (key,), _unknown_key(key, sorted(known)))
@@ -421,16 +438,11 @@ class _Loader:
         """Every target an ``[[events]]`` entry names exists, and one of them reads its
         ``metric`` (an event's value goes to the targets that read it)."""
         by_name = {target.name: target for target in targets}
+        self._check_names(raw, "events", events, targets)
         for index, entry in self._entries(raw, "events"):
             config = events.get(str(entry.get("name")))
             if config is None:
                 continue
-            for name in sorted(config.target_names() - set(by_name)):
-                self.issues.add(
-                    self.path,
-                    ("events", index, "targets"),
-                    f"target {name!r} is not defined (targets: {', '.join(by_name) or 'none'})",
-                )
             named = config.target_names() & set(by_name)
             if (
                 config.metric is not None
@@ -441,6 +453,24 @@ class _Loader:
                     self.path,
                     ("events", index, "metric"),
                     f"no target of this entry reads metric {config.metric!r}",
+                )
+
+    def _check_names(
+        self,
+        raw: dict[str, Any],
+        section: str,
+        entries: Mapping[str, Any],
+        targets: Sequence[Target],
+    ) -> None:
+        """Every target an ``[[events]]`` / ``[[notify]]`` entry names is defined."""
+        defined = [target.name for target in targets]
+        for index, entry in self._entries(raw, section):
+            config = entries.get(str(entry.get("name")))
+            for name in sorted(config.target_names() - set(defined)) if config else ():
+                self.issues.add(
+                    self.path,
+                    (section, index, "targets"),
+                    f"target {name!r} is not defined (targets: {', '.join(defined) or 'none'})",
                 )
 
     def _entries(self, raw: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:

@@ -9,6 +9,7 @@ import pytest
 
 from scalerd.actuators import ACTUATORS
 from scalerd.events import EVENTS, EventConfig
+from scalerd.notify import NOTIFY, NotifyConfig
 from scalerd.plugins import ActuatorConfig, Plugin, PluginConfig, Registry, SourceConfig
 from scalerd.sources import SOURCES
 
@@ -17,6 +18,7 @@ FAMILIES: list[tuple[Registry[Any], type[PluginConfig], str]] = [
     (SOURCES, SourceConfig, "sources"),
     (ACTUATORS, ActuatorConfig, "actuators"),
     (EVENTS, EventConfig, "events"),
+    (NOTIFY, NotifyConfig, "notify"),
 ]
 PLUGINS = [
     pytest.param(plugin, base, folder, id=f"{folder}:{plugin.kind}")
@@ -26,7 +28,9 @@ PLUGINS = [
 
 
 @pytest.mark.parametrize(
-    "registry", [SOURCES, ACTUATORS, EVENTS], ids=["sources", "actuators", "events"]
+    "registry",
+    [SOURCES, ACTUATORS, EVENTS, NOTIFY],
+    ids=["sources", "actuators", "events", "notify"],
 )
 def test_kinds_are_unique_and_sorted(registry: Registry[Any]) -> None:
     kinds = [plugin.kind for plugin in registry]

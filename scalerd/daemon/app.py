@@ -62,6 +62,7 @@ from ..errors import ConfigError, ConfigIssue, LeaseLost, StartupError
 from ..events.http import add_event_routes
 from ..events.hub import EventHub, EventMetrics
 from ..events.trigger import MANUAL, POLL, Coalescer, Trigger
+from ..notify.outbox import Notifier, NotifyMetrics, Outbox
 from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
 from ..redact import register_secret
 from .loop import TargetLoop
@@ -122,6 +123,8 @@ class Daemon:
         # reading the audit stream back; the sink logs the same outage as it spools
         self.audit_read_outage = Outage("audit stream", self.clock, logged=False)
         self.event_metrics = EventMetrics(self.metrics.registry)
+        self.notify_metrics = NotifyMetrics(self.metrics.registry)
+        self.notifier: Notifier | None = None
         self.runtimes: dict[str, TargetRuntime] = {}
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
@@ -175,7 +178,10 @@ class Daemon:
         self.audit, self.audit_log = await self._open_audit(self.config)
         # what evaluations write goes through it: the records the daemon can still show
         # while its audit stream cannot be read
-        self.recent = RecentRecords(self.audit)
+        self.notifier = self._open_notifier(self.config)
+        self.recent = RecentRecords(
+            self.notifier.watch(self.audit) if self.notifier else self.audit
+        )
         self.store = await self._open_store(self.config)
         if self.cluster is not None:  # state comes with each shard's lease
             self.runtimes = await self._build_runtimes(self.config, {}, previous={})
@@ -208,6 +214,8 @@ class Daemon:
             await self._leave_cluster()
         if self.events is not None:
             await self.events.aclose()
+        if self.notifier is not None:
+            await self.notifier.aclose()
         for _, source in self._plugins.sources.values():
             await _close(source)
         for _, actuator in self._plugins.actuators.values():
@@ -263,6 +271,8 @@ class Daemon:
             self._cluster_task = asyncio.create_task(self.cluster.run(), name="scalerd-cluster")
         if self.events is not None:
             self.events.start()
+        if self.notifier is not None:
+            self.notifier.start()
         self._install_signal_handlers()
         watcher = asyncio.create_task(self._watch_config(), name="scalerd-config-watch")
         try:
@@ -564,6 +574,22 @@ class Daemon:
                 runtime.stored = stored[target.name]
             runtimes[target.name] = runtime
         return runtimes
+
+    def _open_notifier(self, config: Config) -> Notifier | None:
+        """The ``[[notify]]`` sinks and their outbox, beside the state (a reload keeps them)."""
+        if not config.notify:
+            return None
+        state = (
+            config.resolve(config.state.path).parent
+            if config.state.path
+            else config.resolve("state")
+        )
+        outbox = Outbox(state / "notify-outbox.db")
+        self._stack.callback(outbox.close)
+        maximums = {target.name: target.spec.rule.maximum for target in config.targets}
+        return Notifier(
+            config.notify, self._build_context(config), outbox, self.notify_metrics, maximums
+        )
 
     async def _build_events(self, config: Config) -> None:
         self.events = EventHub(
