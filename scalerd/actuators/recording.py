@@ -9,7 +9,8 @@ With ``persist_to`` the capacity lives in a file that every replica of a cluster
 (``current()`` re-reads it) and writes under a file lock. The file also keeps the largest
 fencing token any write carried, and a write with a smaller one is refused
 (``StaleFence``): the conditional write a real resource offers with an ETag. ``log_to``
-appends one JSON line per write attempt (time, target, capacity, token, instance, refused),
+appends one JSON line per write attempt (time, decision time, target, capacity, token,
+instance, refused),
 for tests and demos that check who wrote what under which lease.
 """
 
@@ -96,7 +97,7 @@ class RecordingActuator:
         with _locked(self._persist_to):
             _, seen = _read_persisted(self._persist_to)
             refused = token is not None and seen is not None and token < seen
-            self._log(now, decision.desired, token, fence.holder if fence else None, refused)
+            self._log(now, decision, token, fence.holder if fence else None, refused)
             if refused:
                 raise StaleFence(
                     f"{self._name}: fencing token {token} is older than {seen}, "
@@ -118,14 +119,21 @@ class RecordingActuator:
         del self._ready_at[desired:]
 
     def _log(
-        self, now: datetime, desired: int, token: int | None, holder: str | None, refused: bool
+        self,
+        now: datetime,
+        decision: Decision,
+        token: int | None,
+        holder: str | None,
+        refused: bool,
     ) -> None:
         if self._log_to is None:
             return
         line = {
             "at": now.isoformat(),
+            # cooldowns run from the decision, which may be a moment before the write
+            "decided_at": decision.at.isoformat(),
             "actuator": self._name,
-            "desired": desired,
+            "desired": decision.desired,
             "fence": token,
             "instance": holder,
             "refused": refused,

@@ -180,6 +180,8 @@ async def _decide_and_act(
         try:
             _check_write_budget(runtime, ctx)
             unsaved = await _save(runtime, ctx, state, pending, prev)
+            if unsaved is None:  # again: the save took time, or the process was paused
+                _check_write_budget(runtime, ctx)
         except LeaseLost as lost:  # another replica acts for this target now
             action, reason, error = "skipped", "LeaseLost", f"LeaseLost: {lost}"
         else:
@@ -276,8 +278,10 @@ def _check_write_budget(runtime: TargetRuntime, ctx: TickContext) -> None:
     """Act only while the lease outlives the write: more than one renew period left."""
     if ctx.cluster is None:
         return
-    lease = ctx.cluster.lease(runtime.name)
-    left = lease.remaining() if lease is not None else 0.0
+    lease, fence = ctx.cluster.lease(runtime.name), CURRENT_FENCE.get()
+    # the lease this evaluation started under, not one acquired since (after a pause)
+    same = lease is not None and fence is not None and lease.token == fence.token
+    left = lease.remaining() if lease is not None and same else 0.0
     if left <= ctx.cluster.renew_s:
         raise LeaseLost(
             f"the lease has {left:.2f}s left, less than the {ctx.cluster.renew_s:g}s "

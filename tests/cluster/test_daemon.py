@@ -79,6 +79,10 @@ async def test_two_daemons_split_the_targets_and_a_graceful_stop_hands_back_at_o
             assert {t["owner"] for t in seen["targets"].values()} == {"a", "b"}
             assert f"scalerd_shards_owned {float(len(a.cluster.held))}" in metrics
             assert "scalerd_lease_renew_failures_total 0.0" in metrics
+            assert "scalerd_lease_takeovers_total" in b.metrics.render().decode()
+            assert f"scalerd_lease_takeovers_total {float(len(b.cluster.held))}" in (
+                b.metrics.render().decode()
+            )
             b.stop()
             await task_b
             stopped_at = time.monotonic()
@@ -149,3 +153,42 @@ async def test_the_tick_acts_only_under_a_valid_lease_with_time_to_spare(
         }
     ]
     assert len(shown["free_shards"]) == SHARDS - 1
+
+
+async def test_a_new_owner_restores_pending_changes_and_operations_in_flight(
+    tmp_path: Path, redis_client: redis.asyncio.Redis, redis_server: object
+) -> None:
+    from datetime import UTC, datetime
+
+    from scalerd.audit import AuditRecord
+    from scalerd.daemon.state import InFlight, Pending, RedisStateStore, StoredTarget
+
+    path = config(tmp_path, redis_server.url)  # type: ignore[attr-defined]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    planned = AuditRecord.without_decision(
+        "t01",
+        at,
+        action="failed",
+        kind="recording",
+        config_version="v",
+        instance="gone",
+        prev="01a000000000-0000000000000000",
+        duration_ms=0.0,
+        dry_run=False,
+        error="-",
+        fence=7,
+    )
+    in_flight = InFlight("op-1", '{"polling_url": "x"}', at, 1, 3, 60.0)
+    # what a replica that died left in Redis
+    old = RedisStateStore(redis_client)
+    await old.save("t00", StoredTarget(operation=in_flight, last_record_id="r0"))
+    await old.save("t01", StoredTarget(pending=Pending(at, 1, 4, 60.0, planned.as_dict())))
+    async with Daemon(path, instance="b") as b:
+        assert b.runtimes["t00"].stored.operation == in_flight
+        assert b.runtimes["t00"].stored.last_record_id == "r0"
+        settled = b.runtimes["t01"].last_record
+        # the recording actuator shows 1, not 4: the change never landed, and says so
+        assert settled is not None and settled.id == planned.id and settled.action == "failed"
+        assert "settled at restart" in (settled.error or "")
+        assert b.runtimes["t01"].stored.pending is None
+        assert (await RedisStateStore(redis_client).load(["t01"]))["t01"].pending is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -185,3 +186,27 @@ async def test_read_shows_members_and_lease_ages(redis_client: redis.asyncio.Red
     assert a_seen["live"] and 0 <= a_seen["heartbeat_age_s"] < 1
     assert a_seen["shards"] == list(range(SHARDS)) and seen["free_shards"] == []
     assert 0 <= a_seen["oldest_lease_age_s"] < 1
+
+
+async def test_renewal_failures_are_counted_and_the_leases_run_out_here(
+    redis_client: redis.asyncio.Redis, redis_server: Any
+) -> None:
+    failures: list[int] = []
+    a = ClusterMember(
+        redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=0.2),
+        settings(ttl_s=0.6),
+        instance="a",
+        on_renew_failed=lambda: failures.append(1),
+    )
+    await a.join()
+    assert a.fence("web") is not None
+    redis_server.stop()
+    try:
+        running = asyncio.create_task(a.run())
+        await asyncio.sleep(0.8)
+        assert a.fence("web") is None and a.holds("web")  # ran out, still its shard
+        assert len(failures) >= 2 and a.renew_failures == len(failures)
+        a.stop()
+        await running
+    finally:
+        redis_server.start()
