@@ -6,6 +6,7 @@ The pipeline, each step recorded as a :class:`Reason`:
 2. recommend — every rule proposes, the largest proposal wins;
 3. metric failure — hold, or rise to ``default`` (or the fallback after N failures); never
    scale in on missing data;
+   predictive floor — with ``[predict]``, at least the forecast's capacity (never lower);
 4. activation / deactivation — KEDA's 0 ↔ 1, straight past stabilization and rate limits;
 5. override — an operator's capacity, straight past them too;
 6. stabilize → cooldown → rate limit → flapping (windows and rate limits only when the
@@ -32,6 +33,7 @@ from .model import (
     Capacity,
     Controls,
     Decision,
+    DemandHistory,
     NotScaled,
     Observation,
     Reason,
@@ -40,8 +42,9 @@ from .model import (
     Step,
     TargetState,
 )
+from .predict import observe, predictive_floor, sized_track
 from .recommend import Evaluation, Proposal, evaluate
-from .rules import Rule, TargetSpec
+from .rules import Predict, Rule, TargetSpec
 from .stabilize import stabilize
 
 __all__ = ["decide", "record_applied", "record_scale"]
@@ -60,6 +63,7 @@ def decide(
     steps: list[Reason] = []
     controls = state.controls.active(now)
 
+    observations = tuple(observations)
     samples, failures = ingest(state.samples, observations, target.retention, now)
     state = replace(state, ready_history=_log_ready(state.ready_history, capacity, target, now))
     bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
@@ -86,6 +90,17 @@ def decide(
             rule, evaluation, value, current, bounds.default, consecutive_failures, total_failure
         )
         steps.append(reason)
+
+    demand_history = state.demand_history
+    predict = rule.predict
+    if predict is not None and predict.mode != "off":
+        track = sized_track(rule, predict)
+        if track.metric not in failures:  # NaN, negative or failed readings are not demand
+            demand_history = _observe_demand(demand_history, observations, track.metric, predict)
+        if not total_failure:
+            floored = predictive_floor(predict, track, demand_history, now, value)
+            steps.append(floored)
+            value = floored.after
 
     # the windows remember what the rules asked for, even while activation or an override
     # decides, so they are warm when the rules take over again
@@ -179,6 +194,7 @@ def decide(
         consecutive_failures=consecutive_failures,
         last_active_at=last_active_at,
         controls=controls,
+        demand_history=demand_history,
     )
     return decision, new_state
 
@@ -221,6 +237,17 @@ def record_scale(
             scale_out_base=state.scale_out_base if cooling else before,
         )
     return replace(state, events=events, scale_in_cooldown_until=until)
+
+
+def _observe_demand(
+    history: DemandHistory,
+    observations: Iterable[Observation],
+    metric: str,
+    predict: Predict,
+) -> DemandHistory:
+    """The forecast metric's history with this evaluation's fresh readings folded in."""
+    fresh = [sample for obs in observations if obs.metric == metric for sample in obs.samples]
+    return observe(history, fresh, predict) if fresh else history
 
 
 def _log_ready(

@@ -17,6 +17,7 @@ __all__ = [
     "Capacity",
     "Controls",
     "Decision",
+    "DemandHistory",
     "Direction",
     "InputReport",
     "NotScaled",
@@ -99,6 +100,18 @@ class ScaleEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandHistory:
+    """A metric's history for the predictive floor: the highest reading in each bucket.
+
+    ``peaks[i]`` belongs to bucket ``first + i`` (buckets are counted from the Unix epoch,
+    see ``scalerd.core.predict.bucket_of``); ``None`` where no reading arrived.
+    """
+
+    first: int = 0
+    peaks: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Controls:
     """Operator controls: pause (all, scale-in or scale-out) and a manual override.
 
@@ -152,6 +165,8 @@ class TargetState:
     # (since, ready replicas) at each change of the ready count, as long as samples are
     # kept: a metric sample describes the replicas that were ready when it was measured
     ready_history: tuple[tuple[datetime, int], ...] = ()
+    # the forecast metric's per-bucket peaks, when the target has a [predict] floor
+    demand_history: DemandHistory = field(default_factory=DemandHistory)
 
     def with_controls(self, controls: Controls) -> TargetState:
         return replace(self, controls=controls)
@@ -163,6 +178,7 @@ class Step(StrEnum):
     SCHEDULE = "schedule"
     RECOMMENDED = "recommended"
     METRIC_FAILURE = "metric_failure"
+    PREDICTIVE_FLOOR = "predictive_floor"
     ACTIVATION = "activation"
     DEACTIVATION = "deactivation"
     OVERRIDE = "override"

@@ -44,6 +44,7 @@ __all__ = [
     "MetricSpec",
     "Override",
     "Policy",
+    "Predict",
     "Rule",
     "ScalingRules",
     "Schedule",
@@ -679,6 +680,43 @@ class Schedule(CronWindow):
         return self
 
 
+class Predict(Spec):
+    """A predictive floor: a seasonal forecast of one ``[[track]]`` metric ``lead`` ahead,
+    corrected by the recent level, sets a floor on capacity (see ``scalerd.core.predict``)."""
+
+    # "on": the floor raises capacity; "shadow": computed and audited, never applied; "off"
+    mode: Literal["on", "off", "shadow"] = "on"
+    # the name (label) of the [[track]] rule, of type total, whose metric is forecast and
+    # whose target sizes the floor (default: the first [[track]] of type total)
+    track: str | None = None
+    # how far ahead the floor covers: a replica's startup plus one interval
+    lead: Duration = timedelta(seconds=75)
+    # the length of a season: "1d" (time of day) or "7d" (time of week)
+    season: Duration = timedelta(days=1)
+    # how many past seasons the seasonal value is taken over
+    seasons: int = Field(7, ge=1, le=60)
+    # which quantile of those seasons' peaks is the seasonal value (0.5: the median)
+    quantile: float = Field(0.5, ge=0, le=1)
+    # the recent demand the level (actual ÷ seasonal) is measured over
+    level_window: Duration = timedelta(hours=1)
+    # the history's resolution: each bucket keeps its highest reading
+    bucket: Duration = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _whole_buckets(self) -> Predict:
+        if self.bucket < timedelta(seconds=1):
+            raise located("bucket", "must be at least 1s")
+        for key in ("season", "level_window"):
+            length: timedelta = getattr(self, key)
+            if length < self.bucket or length % self.bucket:
+                raise located(
+                    key, f"must be a whole number of buckets ({format_duration(self.bucket)})"
+                )
+        if self.season * self.seasons > timedelta(days=60):
+            raise located("seasons", "the history may reach back at most 60 days")
+        return self
+
+
 class Rule(Spec):
     """Everything that decides a target's capacity. A rule file holds one of these."""
 
@@ -716,6 +754,8 @@ class Rule(Spec):
     pause: Literal["all", "scale_in", "scale_out"] | None = None
     # a manual capacity, with an optional expiry
     override: Override | None = None
+    # a predictive floor from the target's own history (see [predict])
+    predict: Predict | None = None
 
     @field_validator("interval")
     @classmethod
@@ -747,6 +787,13 @@ class Rule(Spec):
                 "scaling to zero needs a [[track]] rule, whose activation threshold says when "
                 "to wake up",
             )
+        if self.predict is not None and self.predict.mode != "off":
+            totals = [track.label for track in self.track if track.type == "total"]
+            wanted = self.predict.track
+            if wanted is None and not totals:
+                raise located("predict", "a predictive floor needs a [[track]] of type total")
+            if wanted is not None and wanted not in totals:
+                raise located("predict.track", f"no [[track]] of type total is named {wanted!r}")
         names = [schedule.name for schedule in self.schedule]
         for index, name in enumerate(names):
             if name in names[:index]:

@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.model import Controls, Recommendation, Sample, ScaleEvent, TargetState
+from ..core.model import (
+    Controls,
+    DemandHistory,
+    Recommendation,
+    Sample,
+    ScaleEvent,
+    TargetState,
+)
 
 __all__ = ["FORMAT", "decode_state", "decode_time", "encode_state", "encode_time"]
 
@@ -48,6 +55,10 @@ def encode_state(state: TargetState) -> JsonObject:
         "last_active_at": _optional_encode_time(state.last_active_at),
         "controls": _encode_controls(state.controls),
         "ready_history": [[encode_time(at), ready] for at, ready in state.ready_history],
+        "demand_history": {
+            "first": state.demand_history.first,
+            "peaks": list(state.demand_history.peaks),
+        },
     }
 
 
@@ -79,9 +90,18 @@ def decode_state(data: Mapping[str, Any]) -> TargetState:
             ready_history=tuple(
                 (decode_time(at), int(ready)) for at, ready in data.get("ready_history", ())
             ),
+            demand_history=_decode_demand(data.get("demand_history")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not an encoded target state: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_demand(data: Mapping[str, Any] | None) -> DemandHistory:
+    # absent from documents written before predictive floors
+    if data is None:
+        return DemandHistory()
+    peaks = tuple(None if peak is None else float(peak) for peak in data["peaks"])
+    return DemandHistory(int(data["first"]), peaks)
 
 
 def _encode_controls(controls: Controls) -> JsonObject:

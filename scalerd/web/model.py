@@ -94,6 +94,7 @@ class PageData(Protocol):
 
 _STEP_WORDS = {
     "metric_failure": "failure floor",
+    "predictive_floor": "predictive floor",
     "activation": "woken to",
     "deactivation": "to zero:",
     "override": "overridden to",

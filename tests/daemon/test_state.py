@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from scalerd.core.model import (
     Capacity,
     Controls,
     Decision,
+    DemandHistory,
     Recommendation,
     Sample,
     ScaleEvent,
@@ -62,6 +63,8 @@ def rich_state(failures: int = 2) -> TargetState:
             override=8,
             override_until=T0 + timedelta(hours=2),
         ),
+        ready_history=((T0 - timedelta(minutes=2), 3), (T0, 4)),
+        demand_history=DemandHistory(5_905_000, (12.5, None, 0.1 + 0.2)),
     )
 
 
@@ -300,3 +303,9 @@ async def test_an_unreadable_redis_value_is_an_error_naming_the_key(
     await redis_client.set("scalerd:state:web", json.dumps({"format": 99, "target": {}}))
     with pytest.raises(StateError, match="scalerd:state:web: state format 99"):
         await RedisStateStore(redis_client).load_all()
+
+
+def test_a_document_from_before_predictive_floors_decodes_with_an_empty_history() -> None:
+    data = encode_state(rich_state())
+    del data["demand_history"]
+    assert decode_state(data) == replace(rich_state(), demand_history=DemandHistory())
