@@ -285,6 +285,8 @@ def _row(row: AuditRecord | HeldRun) -> str:
             f'<a href="/decisions/{escape(row.first.id)}">first</a>)</span></li>'
         )
     record = row
+    trigger = (record.trigger or {}).get("type")
+    trigger = None if trigger == "poll" else trigger
     current = record.current or {}
     capacity = (
         f"{current.get('provisioned')} → {record.desired}"
@@ -296,7 +298,8 @@ def _row(row: AuditRecord | HeldRun) -> str:
         f'<a class="when" href="/decisions/{escape(record.id)}">{record.ts:%m-%d %H:%M:%S}</a> '
         f'<span class="action {escape(record.action)}">{escape(record.action)}</span> '
         f'<span class="cap">{escape(capacity)}</span> '
-        f'<span class="why-text">{escape(why_in_words(record))}</span></li>'
+        + (f'<span class="tag">\u26a1 {escape(trigger)}</span> ' if trigger else "")
+        + f'<span class="why-text">{escape(why_in_words(record))}</span></li>'
     )
 
 
@@ -335,10 +338,10 @@ def render_decision(
         f'<span class="action {escape(record.action)}">{escape(record.action)}</span></h1>'
         f'<p class="muted">{record.ts:%Y-%m-%d %H:%M:%S}.{record.ts.microsecond // 1000:03d} UTC'
         f"{' · dry run' if record.dry_run else ''}</p>"
-        f"{chain}{capacity}{_verdict(record)}"
-        f"{_inputs(record.inputs)}{_rules(record.rules)}{_steps(record)}"
+        f"{chain}{capacity}{_trigger(record)}{_verdict(record)}"
+        f"{_inputs(record.inputs)}{_rules(record.rules)}{_steps(record)}{_shadow(record)}"
         f'<p class="muted provenance">record {escape(record.id)} · {record.duration_ms:.1f} ms · '
-        f"{escape(record.kind)} on {escape(record.instance)}{_fence_and_trigger(record)} · "
+        f"{escape(record.kind)} on {escape(record.instance)}{_fence(record)} · "
         f"config {escape(record.config_version)}</p>"
         f'<details class="raw"><summary>raw JSON</summary><pre>{escape(raw)}</pre></details>'
     )
@@ -346,14 +349,62 @@ def render_decision(
     return _page(f"{record.target} decision", body, newest=newest, status=status, crumbs=crumbs)
 
 
-def _fence_and_trigger(record: AuditRecord) -> str:
-    """The lease's fencing token it acted under, and what triggered it (a pushed event),
-    when the record carries them."""
-    out = f" (fence {record.fence})" if record.fence is not None else ""
-    trigger = getattr(record, "trigger", None)  # newer records name a pushed event
-    if trigger:
-        out += f" · triggered by {escape(str(trigger))}"
-    return out
+def _fence(record: AuditRecord) -> str:
+    """The lease's fencing token the record acted under, in a cluster."""
+    return f" (fence {record.fence})" if record.fence is not None else ""
+
+
+def trigger_in_words(record: AuditRecord) -> str | None:
+    """What started the evaluation, when it was not the regular poll."""
+    trigger = record.trigger or {}
+    kind = trigger.get("type")
+    if kind in (None, "poll"):
+        return None
+    if kind != "event":
+        return f"{kind} (an operator asked for it)" if kind == "manual" else str(kind)
+    words = f"event {trigger.get('kind') or ''}".rstrip()
+    if trigger.get("summary"):
+        words += f" “{trigger['summary']}”"
+    if trigger.get("source"):
+        words += f" from {trigger['source']}"
+    if trigger.get("endpoint"):
+        words += f" at /events/{trigger['endpoint']}"
+    values = trigger.get("values") or {}
+    if values:
+        words += "; values " + ", ".join(f"{name}={value:g}" for name, value in values.items())
+    if trigger.get("coalesced"):
+        words += f"; {trigger['coalesced']} more merged in"
+    return words
+
+
+def _trigger(record: AuditRecord) -> str:
+    words = trigger_in_words(record)
+    return f"<p><strong>Triggered by:</strong> {escape(words)}</p>" if words else ""
+
+
+def _shadow(record: AuditRecord) -> str:
+    shadow = record.shadow
+    if not shadow:
+        return ""
+    held = shadow.get("not_scaled_reason")
+    outcome = (
+        f"would hold: {reason_in_words(held)}" if held else f"would decide {shadow.get('desired')}"
+    )
+    rows = [
+        [
+            str(number),
+            escape(str(step.get("code"))),
+            escape(f"{step.get('before')} → {step.get('after')}"),
+            escape(str(step.get("detail"))),
+        ]
+        for number, step in enumerate(shadow.get("steps") or [], start=1)
+    ]
+    return (
+        f'<h2>Shadow rules <span class="muted">{escape(str(shadow.get("rules")))}, never acted on</span></h2>'
+        f"<p>On the same readings: recommended {escape(str(shadow.get('recommended')))}, "
+        f"{escape(outcome)}.</p>"
+        + _table("Shadow steps", ("#", "step", "capacity", "detail"), rows)
+    )
 
 
 def _verdict(record: AuditRecord) -> str:

@@ -378,7 +378,9 @@ def collapse_held(records: Sequence[AuditRecord]) -> list[AuditRecord | HeldRun]
     out: list[AuditRecord | HeldRun] = []
     run: list[AuditRecord] = []
     for record in records:
-        if record.action == "held":
+        # an evaluation an event or an operator asked for stays its own row, held or not
+        pushed = (record.trigger or {}).get("type") not in (None, "poll")
+        if record.action == "held" and not pushed:
             run.append(record)
             continue
         out.extend(run if len(run) < 2 else [HeldRun(tuple(run))])

@@ -278,3 +278,44 @@ def test_every_text_colour_reads_on_every_light_background() -> None:
     for colour in colours - {"#fff"}:
         assert _contrast(colour, "#eef1f4") >= 4.5, colour
     assert _contrast("#fff", lightest_dark) >= 4.5
+
+
+async def test_what_triggered_it_and_the_shadow_rules_are_shown() -> None:
+    records = _history(40)
+    held = [i for i, r in enumerate(records) if r.action == "held"]
+    pushed_at = held[len(held) // 2]
+    trigger = {
+        "type": "event",
+        "kind": "azure-monitor-alert",
+        "endpoint": "alerts",
+        "id": "a-1",
+        "source": "cpu-alert",
+        "summary": "CPU above 80",
+        "values": {"demand": 120.0},
+    }
+    shadow = {
+        "rules": "rules/candidate.toml",
+        "recommended": 7,
+        "desired": 7,
+        "not_scaled_reason": None,
+        "steps": [{"code": "recommended", "before": 3, "after": 7, "detail": "'x' proposes 7"}],
+    }
+    records[pushed_at] = replace(records[pushed_at], trigger=trigger, shadow=shadow)
+    data = FakeData(records, [replace(INFO, last=records[-1])])
+    client = await _client(data)
+    try:
+        page = await (await client.get("/targets/api", params={"window": "1h"})).text()
+        row = re.search(
+            rf'<li class="decision held" data-id="{records[pushed_at].id}">.*?</li>', page
+        )
+        assert row is not None and "\u26a1 event" in row.group(0)  # its own row, not folded
+        shown = await (await client.get(f"/decisions/{records[pushed_at].id}")).text()
+        assert (
+            "Triggered by:</strong> event azure-monitor-alert \u201cCPU above 80\u201d from "
+            "cpu-alert at /events/alerts; values demand=120" in shown
+        )
+        assert "Shadow rules" in shown and "would decide 7" in shown
+        plain = await (await client.get(f"/decisions/{records[pushed_at - 1].id}")).text()
+        assert "Triggered by" not in plain and "Shadow rules" not in plain
+    finally:
+        await client.close()
