@@ -61,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if getattr(args, "full_parser", None) is None:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        # a command that parses its own arguments gets them all, leading options included
+        args.arguments = [*unknown, *args.arguments]
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

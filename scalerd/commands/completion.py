@@ -1,7 +1,7 @@
 """``scalerd completion bash|zsh|fish``: a completion script, generated from the parser
 itself, so every command and flag added later completes without touching this module.
 
-    source <(scalerd completion bash)                     # ~/.bashrc
+    scalerd completion bash > ~/.local/share/bash-completion/completions/scalerd
     scalerd completion zsh > "${fpath[1]}/_scalerd"       # then restart zsh
     scalerd completion fish > ~/.config/fish/completions/scalerd.fish
 """
@@ -68,7 +68,9 @@ def _commands(parser: argparse.ArgumentParser) -> list[_Command]:
         if not isinstance(action, argparse._SubParsersAction):
             continue
         helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
-        for name, sub in action.choices.items():
+        for name, registered in action.choices.items():
+            full_parser = registered.get_default("full_parser")
+            sub = full_parser() if full_parser is not None else registered
             options: list[_Option] = []
             choices: tuple[str, ...] = ()
             for item in sub._actions:

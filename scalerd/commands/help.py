@@ -24,5 +24,7 @@ def _help(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(choices))
         print(f"scalerd help: no command {args.topic!r} (commands: {known})", file=sys.stderr)
         return 2
-    choices[args.topic].print_help()
+    parser = choices[args.topic]
+    full_parser = parser.get_default("full_parser")  # a command that parses its own arguments
+    (full_parser() if full_parser is not None else parser).print_help()
     return 0

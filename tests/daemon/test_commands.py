@@ -114,6 +114,19 @@ def test_version_and_help(tmp_path: Path) -> None:
     one = scalerd("help", "audit", cwd=tmp_path)
     assert one.stdout == scalerd("audit", "--help", cwd=tmp_path).stdout and "--wide" in one.stdout
     assert ", ".join(ACTIONS) == ACTIONS_HELP  # `audit --help` lists every action
+    imported = scalerd("help", "import", cwd=tmp_path)
+    assert (
+        "KIND FILE" in imported.stdout
+        and imported.stdout == scalerd("import", "--help", cwd=tmp_path).stdout
+    )
+    # the parser, --version and help load no command's machinery: they answer at once
+    probe = (
+        "import sys; from scalerd.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('scalerd.importers', 'scalerd.daemon', 'scalerd.config', "
+        "'azure', 'redis') if m in sys.modules))"
+    )
+    loaded = subprocess.run([SCALERD[0], "-c", probe], capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
     unknown = scalerd("help", "audti", cwd=tmp_path)
     assert unknown.returncode == 2 and "no command 'audti'" in unknown.stderr
 

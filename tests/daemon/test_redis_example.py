@@ -32,14 +32,14 @@ FASTER = {
 ORDERS = 120  # 10 per worker: the pool asks for 12
 
 
-def _until(condition: Any, timeout: float) -> Any:
+def _until(condition: Any, timeout: float, what: Any = str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s")
+    raise AssertionError(f"not within {timeout}s: {what()}")
 
 
 @pytest.mark.slow
@@ -68,15 +68,22 @@ def test_redis_example_drains_the_list_and_scales_out_and_back_to_zero(
     started = time.monotonic()
     with running(config, "--listen", "127.0.0.1:0") as daemon:
         client.rpush(queue, *range(ORDERS))
-        _until(lambda: client.llen(queue) == 0, timeout=40)
-        assert client.llen(queue) == 0
+        most = 0
+
+        def drained() -> bool:
+            nonlocal most
+            most = max(most, _workers(daemon.process.pid))
+            return client.llen(queue) == 0
+
+        _until(drained, timeout=50, what=lambda: f"the list still holds {client.llen(queue)}")
+        assert most > 1  # several worker processes were running at once
         stream = f"{prefix}audit"
-        _until(lambda: _workers(daemon.process.pid) > 1, timeout=5)
         _until(
             lambda: (
                 _workers(daemon.process.pid) == 0 and _at_zero(_records(redis_server.url, stream))
             ),
-            timeout=40,
+            timeout=50,
+            what=lambda: f"{_workers(daemon.process.pid)} workers left",
         )
         records = _records(redis_server.url, stream)
         scaled = [r for r in records if r.action == "scaled"]
