@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .core.durations import Duration
-from .core.rules import MAX_CAPACITY
+from .core.durations import Duration, format_duration
+from .core.rules import MAX_CAPACITY, located
 
 __all__ = [
     "AuditSettings",
@@ -257,6 +257,12 @@ class SimulateSettings(Section):
     # what each metric name the rules read is, derived from demand and ready replicas;
     # a metric left out is inferred from the rule that reads it
     metrics: dict[str, MetricKind] = {}
+    # on a ladder of tiers: from asking for a tier change to the new tier serving (the
+    # old tier serves meanwhile)
+    change_time: Duration = timedelta(minutes=5)
+    # on a ladder: how long, at the end of a change to or from a tier that restarts the
+    # resource, it serves nothing
+    restart_downtime: Duration = timedelta(minutes=1)
 
     @field_validator("start")
     @classmethod
@@ -269,6 +275,12 @@ class SimulateSettings(Section):
     def _one_scaling(self) -> SimulateSettings:
         if self.scale is not None and self.peak_replicas is not None:
             raise ValueError("give scale or peak_replicas, not both")
+        if self.restart_downtime > self.change_time:
+            raise located(
+                "restart_downtime",
+                f"longer than change_time ({format_duration(self.change_time)}): the "
+                "restart happens at the end of the change",
+            )
         return self
 
     @property

@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for scenario, label in zip(scenarios, labels, strict=True)
             ]
-        if several:
+        # the plots draw replicas; a ladder's replay writes its files only (README)
+        if several and all(replay.timeline.tier_units is None for replay in replays):
             from .plot import plot_comparison
 
             title = f"{', '.join(labels)} on {Path(trace.origin).name}"
@@ -183,7 +184,8 @@ def _replay(
     scores = score(timeline)
     trace_name = Path(trace.origin).name
     write_outputs(out, timeline, summary(scenario, trace_name, timeline, scores))
-    plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png", window)
+    if timeline.tier_units is None:
+        plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png", window)
     if bar is not None:
         bar.done()
     return Replay(label, timeline, scores)

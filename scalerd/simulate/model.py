@@ -1,5 +1,6 @@
-"""The capacity model a replay runs against: replicas that take time to start, a queue,
-and the metrics the rules read, all derived from demand (work per second).
+"""The capacity model a replay runs against: replicas that take time to start (or a ladder
+of tiers whose changes take time), a queue, and the metrics the rules read, all derived
+from demand (work per second).
 
 Every formula is here, so "why did the rule see 100?" has one place to look. None of
 them ever produces NaN or a negative number: to the core those are metric failures, and
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..core.rules import Rule
+from ..core.rules import Ladder, Rule
 from ..settings import MetricKind, SimulateSettings
 
 __all__ = [
+    "LadderServer",
     "ReplicaPool",
     "UnknownMetric",
     "Workload",
@@ -23,6 +26,7 @@ __all__ = [
     "measure",
     "need",
     "queue_after",
+    "tier_need",
 ]
 
 
@@ -53,10 +57,17 @@ def need(demand: float, capacity: float) -> int:
     return replicas
 
 
+def tier_need(demand: float, capacity: float, units: Sequence[float]) -> float:
+    """The units of the smallest tier that serves ``demand`` (units x capacity ≥ demand,
+    the comparison that counts under-provisioned time), or of the largest if none does."""
+    return min((size for size in units if size * capacity >= demand), default=max(units))
+
+
 def measure(
-    kind: MetricKind, demand: float, ready: int, queued: float, workload: Workload
+    kind: MetricKind, demand: float, ready: float, queued: float, workload: Workload
 ) -> float:
-    """What a metric of ``kind`` reads while ``ready`` replicas face ``demand``.
+    """What a metric of ``kind`` reads while ``ready`` replicas face ``demand`` (on a
+    ladder, ``ready`` is the serving tier's units: every formula reads it the same way).
 
     * ``utilization`` — percent of the ready replicas' capacity in use, capped at 100 as a
       CPU is: ``min(100, 100 x demand / (ready x capacity))``; with no ready replica, 100
@@ -96,7 +107,9 @@ def measure(
     return queued + served * workload.service_time
 
 
-def queue_after(queued: float, demand: float, ready: int, capacity: float, seconds: float) -> float:
+def queue_after(
+    queued: float, demand: float, ready: float, capacity: float, seconds: float
+) -> float:
     """The work waiting ``seconds`` later: it grows by (demand - ready x capacity) per
     second and never falls below 0. Rates are constant within a tick, so this is exact."""
     return max(0.0, queued + (demand - ready * capacity) * seconds)
@@ -147,6 +160,64 @@ class ReplicaPool:
             self.starting -= taken
             remove -= taken
         self.ready -= remove
+
+
+class LadderServer:
+    """A resource on a ladder of tiers: the tier in effect, and the change in flight.
+
+    A change asked for at tick ``t`` completes at ``t + change_ticks``: until then the old
+    tier serves and is the one billed. A change to or from a tier that restarts the
+    resource serves nothing for the last ``downtime_ticks`` of it. One change at a time:
+    the core holds while one is in flight, as it does on the daemon's ``operation``.
+    """
+
+    __slots__ = ("_change_ticks", "_done_at", "_downtime_ticks", "_target", "current", "ladder")
+
+    def __init__(
+        self, ladder: Ladder, initial: int, change_ticks: int, downtime_ticks: int
+    ) -> None:
+        self.ladder = ladder
+        self.current = initial
+        self._change_ticks = change_ticks
+        self._downtime_ticks = downtime_ticks
+        self._target: int | None = None
+        self._done_at = 0
+
+    @property
+    def asked(self) -> int:
+        """The tier asked for: the one in flight, else the one in effect."""
+        return self.current if self._target is None else self._target
+
+    @property
+    def in_flight(self) -> str | None:
+        """The change in flight, named as the daemon's ``operation`` would be."""
+        if self._target is None:
+            return None
+        return f"tier change to {self.ladder.tier(self._target).name}"
+
+    @property
+    def units(self) -> float:
+        """The units of the tier in effect: what is billed."""
+        return self.ladder.units(self.current)
+
+    def serving(self, tick: int) -> float:
+        """The units serving during ``tick``: none while a restart is under way."""
+        if self._target is not None and tick >= self._done_at - self._downtime_ticks:
+            restarts = (
+                self.ladder.tier(self.current).restarts or self.ladder.tier(self._target).restarts
+            )
+            if restarts:
+                return 0.0
+        return self.units
+
+    def promote(self, tick: int) -> None:
+        """Complete the change in flight if it is due by ``tick``."""
+        if self._target is not None and self._done_at <= tick:
+            self.current, self._target = self._target, None
+
+    def change_to(self, position: int, tick: int) -> None:
+        self._target, self._done_at = position, tick + self._change_ticks
+        self.promote(tick)
 
 
 class UnknownMetric(ValueError):

@@ -20,19 +20,26 @@ from .scores import Scores
 __all__ = ["summary", "timeline_csv", "write_outputs"]
 
 COLUMNS = ("t_seconds", "demand", "metric", "recommended", "desired", "provisioned", "ready")
+# after the metrics, on a ladder of tiers: the units of the tier in effect (billed), of the
+# one serving (0 during a restart), the change in flight the core saw, and why the
+# decision kept the tier (the core's not-scaled reason, e.g. OperationInFlight)
+LADDER_COLUMNS = ("units", "serving_units", "in_flight", "not_scaled")
 
 
 def timeline_csv(timeline: Timeline) -> str:
     """One row per tick. ``metric`` is what the rules got from the first metric they read
     (any further metric gets a ``metric:<name>`` column); ``recommended`` what they proposed
-    before stabilization, cooldowns and rate limits; ``desired`` what was decided."""
+    before stabilization, cooldowns and rate limits; ``desired`` what was decided. A
+    ladder's replay adds :data:`LADDER_COLUMNS`."""
     names = list(timeline.readings)
+    ladder = _ladder_cells(timeline)
     columns = [timeline.readings[name] for name in names]
     decimals = DEMAND_DECIMALS
     whole = timeline.interval.is_integer()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((*COLUMNS, *(f"metric:{name}" for name in names[1:])))
+    header = (*COLUMNS, *(f"metric:{name}" for name in names[1:]))
+    writer.writerow(header if ladder is None else (*header, *LADDER_COLUMNS))
     for tick, demand in enumerate(timeline.demand):
         t = timeline.time(tick)
         writer.writerow(
@@ -45,9 +52,25 @@ def timeline_csv(timeline: Timeline) -> str:
                 timeline.provisioned[tick],
                 timeline.ready[tick],
                 *(f"{column[tick]:.{decimals}f}" for column in columns[1:]),
+                *(() if ladder is None else ladder[tick]),
             )
         )
     return buffer.getvalue()
+
+
+def _ladder_cells(timeline: Timeline) -> list[tuple[str, ...]] | None:
+    """A ladder replay's :data:`LADDER_COLUMNS` per tick; units as ``repr``, a float's
+    shortest exact spelling, so the scores recompute exactly from the CSV."""
+    units, serving = timeline.units, timeline.serving
+    in_flight, not_scaled = timeline.in_flight, timeline.not_scaled
+    if units is None or serving is None or in_flight is None or not_scaled is None:
+        return None
+    return [
+        (repr(billed), repr(serves), operation, reason)
+        for billed, serves, operation, reason in zip(
+            units, serving, in_flight, not_scaled, strict=True
+        )
+    ]
 
 
 def summary(
@@ -76,6 +99,7 @@ def summary(
             "service_time_seconds": settings.service_time_s,
             "latency_cap_seconds": settings.latency_cap.total_seconds(),
             "start": settings.start.isoformat(),
+            **_ladder_parameters(scenario, interval),
             "metrics": {
                 binding.name: {
                     "kind": binding.kind,
@@ -85,6 +109,25 @@ def summary(
                 for binding in scenario.metrics
             },
         },
+    }
+
+
+def _ladder_parameters(scenario: Scenario, interval: float) -> dict[str, Any]:
+    """A ladder's tiers and change times, in the parameters of its replay only (a replica
+    target's summary stays as it was)."""
+    ladder, settings = scenario.spec.ladder, scenario.settings
+    if ladder is None:
+        return {}
+    return {
+        "cost_unit": "tier units (the *_replica_seconds scores are unit-seconds)",
+        "tiers": [
+            {"name": tier.name, "units": tier.units, "restarts": tier.restarts}
+            for tier in ladder.tiers
+        ],
+        "change_time_seconds": settings.change_time.total_seconds(),
+        "change_time_effective_seconds": scenario.change_ticks * interval,
+        "restart_downtime_seconds": settings.restart_downtime.total_seconds(),
+        "restart_downtime_effective_seconds": scenario.downtime_ticks * interval,
     }
 
 

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
 from ..core.model import Reason, Step
+from ..core.rules import Ladder
 from ..settings import SimulateSettings
 from ..traces import Trace, TraceError
-from .model import ReplicaPool, Workload, measure, queue_after
+from .model import LadderServer, ReplicaPool, Workload, measure, queue_after
 from .scenario import Scenario
 
 __all__ = ["DEMAND_DECIMALS", "Timeline", "simulate", "tick_demand", "trace_scale"]
@@ -68,6 +69,17 @@ class Timeline:
     # the bounds in force at each tick (a schedule profile moves them), when known
     minimum: array[int] | None = None
     maximum: array[int] | None = None
+    # a ladder of tiers only (``provisioned`` is then the tier position asked for, and
+    # ``ready`` the one serving, 0 during a restart): each tier's units, the units of the
+    # tier in effect (billed) and of the one serving at each tick, the change in flight
+    # the core saw at each tick and why the decision kept the tier ("" for none), and
+    # how long a change takes, in ticks
+    tier_units: tuple[float, ...] | None = None
+    units: array[float] | None = None
+    serving: array[float] | None = None
+    in_flight: tuple[str, ...] | None = None
+    not_scaled: tuple[str, ...] | None = None
+    change_ticks: int = 0
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -135,8 +147,9 @@ class _Sensors:
         self._start, self._step = scenario.settings.start, scenario.interval
         self._delay = scenario.delay_ticks
 
-    def read(self, tick: int, demand: float, ready: int, queued: float) -> list[Observation]:
-        """Measure ``demand`` on ``ready`` replicas (the last tick's) and ``queued`` work."""
+    def read(self, tick: int, demand: float, ready: float, queued: float) -> list[Observation]:
+        """Measure ``demand`` on ``ready`` replicas (the last tick's; on a ladder, the
+        serving units) and ``queued`` work."""
         seen = max(tick - self._delay, 0)
         seen_at = self._start + (tick - self._delay) * self._step
         observations = []
@@ -160,6 +173,8 @@ def simulate(
 
     ``progress(done, total)`` is called every few thousand evaluations and at the end.
     """
+    if scenario.spec.ladder is not None:
+        return _simulate_ladder(scenario, scenario.spec.ladder, trace, progress)
     settings, spec, step = scenario.settings, scenario.spec, scenario.interval
     scale = trace_scale(settings, trace)
     demand = tick_demand(trace, step.total_seconds(), scale)
@@ -211,6 +226,82 @@ def simulate(
         startup_ticks=scenario.startup_ticks,
         minimum=minimum,
         maximum=maximum,
+    )
+
+
+def _simulate_ladder(
+    scenario: Scenario,
+    ladder: Ladder,
+    trace: Trace,
+    progress: Callable[[int, int], None] | None,
+) -> Timeline:
+    """The replay loop on a ladder of tiers (README: Simulation, ladders): the daemon's
+    actuator reports the tier in effect, as provisioned and ready, and the change in
+    flight as its operation, so the core holds until the change completes."""
+    settings, spec, step = scenario.settings, scenario.spec, scenario.interval
+    scale = trace_scale(settings, trace)
+    demand = tick_demand(trace, step.total_seconds(), scale)
+    workload = Workload.of(settings)
+    sensors = _Sensors(scenario, workload)
+    server = LadderServer(ladder, scenario.initial, scenario.change_ticks, scenario.downtime_ticks)
+    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(6))
+    recommended, desired, provisioned, ready, minimum, maximum = columns
+    units, serving = array("d"), array("d")
+    in_flight: list[str] = []
+    not_scaled: list[str] = []
+    state = TargetState()
+    queued = 0.0
+    failures = 0
+    last_demand, last_serving = demand[0], server.serving(0)
+    for tick, load in enumerate(demand):
+        now = settings.start + tick * step
+        server.promote(tick)
+        observations = sensors.read(tick, last_demand, last_serving, queued)
+        operation = server.in_flight
+        capacity = Capacity(server.current, server.current, operation)
+        decision, state = decide(spec, state, capacity, observations, now)
+        if decision.changes:
+            server.change_to(decision.desired, tick)
+            state = record_applied(spec, state, decision, now)
+        failures += any(report.error is not None for report in decision.inputs)
+        serves = server.serving(tick)
+        recommended.append(decision.recommended)
+        desired.append(decision.desired)
+        provisioned.append(server.asked)
+        ready.append(server.current if serves > 0 else 0)
+        units.append(server.units)
+        serving.append(serves)
+        in_flight.append(operation or "")
+        not_scaled.append(decision.not_scaled_reason or "")
+        low, high = _bounds(decision.steps, spec.rule.minimum, spec.rule.maximum)
+        minimum.append(low)
+        maximum.append(high)
+        queued = queue_after(queued, load, serves, workload.capacity, step.total_seconds())
+        last_demand, last_serving = load, serves
+        if progress is not None and tick % PROGRESS_EVERY == 0:
+            progress(tick, len(demand))
+    if progress is not None:
+        progress(len(demand), len(demand))
+    return Timeline(
+        interval=step.total_seconds(),
+        capacity=settings.capacity,
+        initial=scenario.initial,
+        scale=scale,
+        demand=demand,
+        readings=sensors.readings,
+        recommended=recommended,
+        desired=desired,
+        provisioned=provisioned,
+        ready=ready,
+        metric_failures=failures,
+        minimum=minimum,
+        maximum=maximum,
+        tier_units=tuple(tier.units for tier in ladder.tiers),
+        units=units,
+        serving=serving,
+        in_flight=tuple(in_flight),
+        not_scaled=tuple(not_scaled),
+        change_ticks=scenario.change_ticks,
     )
 
 

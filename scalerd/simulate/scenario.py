@@ -64,6 +64,16 @@ class Scenario:
         return whole_ticks(self.settings.startup, self.interval)
 
     @property
+    def change_ticks(self) -> int:
+        """On a ladder, a tier change completes at a tick: in whole intervals, rounded up."""
+        return whole_ticks(self.settings.change_time, self.interval)
+
+    @property
+    def downtime_ticks(self) -> int:
+        """A restart's downtime, in whole intervals, rounded up, and within the change."""
+        return min(whole_ticks(self.settings.restart_downtime, self.interval), self.change_ticks)
+
+    @property
     def delay_ticks(self) -> int:
         """Metrics are measured at ticks: the rules get the latest measurement taken at or
         before ``now - metric_delay``, so the delay counts in whole intervals, rounded up."""
@@ -87,13 +97,9 @@ def load_scenario(
         spec, settings = _config_target(path, target)
     else:
         spec, settings = _rule_file_target(path)
-    if spec.ladder is not None:
-        raise _error(
-            path,
-            "",
-            f"target {spec.name!r} scales a ladder of tiers; simulate models replicas only",
-        )
     settings = _overridden(settings, overrides or {})
+    if spec.ladder is not None:
+        _check_initial_tier(path, len(spec.ladder.tiers), settings.initial)
     interval = spec.rule.interval
     delay = whole_ticks(settings.metric_delay, interval) * interval
     metrics = _bindings(path, spec.rule, settings)
@@ -180,6 +186,15 @@ def _bindings(path: Path, rule: Rule, settings: SimulateSettings) -> tuple[Metri
     if issues:
         raise ConfigError(issues)
     return tuple(bindings)
+
+
+def _check_initial_tier(path: Path, tiers: int, initial: int | None) -> None:
+    if initial is not None and not 1 <= initial <= tiers:
+        raise _error(
+            path,
+            "simulate.initial",
+            f"on a ladder, initial is a tier position, 1..{tiers} (got {initial})",
+        )
 
 
 def _check_windows(path: Path, rule: Rule, delay: timedelta) -> None:

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
-from .model import need
+from .model import need, tier_need
 from .run import Timeline
 
-__all__ = ["REVERSAL_WINDOW", "Scores", "oracle", "scale_actions", "score"]
+__all__ = ["REVERSAL_WINDOW", "Scores", "ladder_oracle", "oracle", "scale_actions", "score"]
 
 REVERSAL_WINDOW = 600.0
 
@@ -66,14 +66,25 @@ def scale_actions(timeline: Timeline) -> list[tuple[int, int]]:
 
 
 def score(timeline: Timeline) -> Scores:
+    if timeline.tier_units is not None:
+        return _score_ladder(timeline, timeline.tier_units)
     interval, capacity = timeline.interval, timeline.capacity
     cost = sum(timeline.provisioned) * interval
     limit = sum(need(demand, capacity) for demand in timeline.demand) * interval
     best = sum(oracle(timeline.demand, capacity, timeline.startup_ticks)) * interval
+    return _scores(timeline, cost, limit, best, timeline.ready)
+
+
+def _scores(
+    timeline: Timeline, cost: float, limit: float, best: float, serving: Sequence[float]
+) -> Scores:
+    """The scores from the costs and what served each tick (replicas, or a ladder's
+    units), each a capacity of ``timeline.capacity`` work per second."""
+    interval, capacity = timeline.interval, timeline.capacity
     short_ticks = 0
     unserved = 0.0
     work = sum(timeline.demand) * interval
-    for demand, ready in zip(timeline.demand, timeline.ready, strict=True):
+    for demand, ready in zip(timeline.demand, serving, strict=True):
         if demand > ready * capacity:
             short_ticks += 1
             unserved += (demand - ready * capacity) * interval
@@ -97,10 +108,26 @@ def score(timeline: Timeline) -> Scores:
 def oracle(demand: Sequence[float], capacity: float, startup_ticks: int) -> list[int]:
     """The clairvoyant's replicas per tick: what the largest demand of ticks ``t`` to
     ``t + startup_ticks + 1`` needs (the window [t, t + startup + interval] on the tick
-    grid; demand holds for a tick). A sliding maximum, so it is linear in the ticks."""
-    ahead = startup_ticks + 1
+    grid; demand holds for a tick)."""
+    return [need(peak, capacity) for peak in _peaks_ahead(demand, startup_ticks + 1)]
+
+
+def ladder_oracle(
+    demand: Sequence[float], capacity: float, tier_units: Sequence[float], change_ticks: int
+) -> list[float]:
+    """The clairvoyant's units per tick on a ladder: the smallest tier that serves the
+    largest demand of ticks ``t`` to ``t + change_ticks + 1``, as :func:`oracle` with the
+    change time for the startup. It pays no restart and ignores the allowed-transition
+    graph, so it is a bound no scaler on the ladder beats."""
+    peaks = _peaks_ahead(demand, change_ticks + 1)
+    return [tier_need(peak, capacity, tier_units) for peak in peaks]
+
+
+def _peaks_ahead(demand: Sequence[float], ahead: int) -> list[float]:
+    """The largest demand of ticks ``t`` to ``t + ahead`` for each ``t``: a sliding
+    maximum, so it is linear in the ticks."""
     window: deque[int] = deque()  # indices of decreasing demand
-    replicas = [0] * len(demand)
+    peaks = [0.0] * len(demand)
     for index in range(len(demand) + ahead):
         if index < len(demand):
             while window and demand[window[-1]] <= demand[index]:
@@ -110,8 +137,20 @@ def oracle(demand: Sequence[float], capacity: float, startup_ticks: int) -> list
         if tick >= 0:
             while window[0] < tick:
                 window.popleft()
-            replicas[tick] = need(demand[window[0]], capacity)
-    return replicas
+            peaks[tick] = demand[window[0]]
+    return peaks
+
+
+def _score_ladder(timeline: Timeline, tier_units: Sequence[float]) -> Scores:
+    """The same scores on a ladder, in units: cost is the billed tier's units, the need
+    the smallest tier's that serves the demand, short what the serving units leave."""
+    assert timeline.units is not None and timeline.serving is not None
+    interval, capacity = timeline.interval, timeline.capacity
+    cost = sum(timeline.units) * interval
+    limit = sum(tier_need(demand, capacity, tier_units) for demand in timeline.demand) * interval
+    oracle_units = ladder_oracle(timeline.demand, capacity, tier_units, timeline.change_ticks)
+    best = sum(oracle_units) * interval
+    return _scores(timeline, cost, limit, best, timeline.serving)
 
 
 def _reversals(actions: list[tuple[int, int]], interval: float) -> int:
