@@ -36,7 +36,7 @@ from ..audit import AuditRecord, new_record_id
 from ..audit.record import Action
 from ..core import record_scale
 from ..errors import LeaseLost
-from ..plugins import FollowsOperations, OperationOutcome
+from ..plugins import CURRENT_FENCE, FollowsOperations, OperationOutcome
 from ..redact import redact
 from .state import InFlight
 from .tick import TargetRuntime, TickContext, fenced
@@ -103,8 +103,10 @@ async def settle_operation(
         before = runtime.stored
         prev = runtime.last_record.id if runtime.last_record else before.last_record_id
         runtime.stored = replace(before, state=state, last_record_id=record_id, operation=None)
+        fence = None
         try:
             with fenced(runtime, ctx):
+                fence = CURRENT_FENCE.get()
                 await ctx.store.save(runtime.name, runtime.stored)
         except asyncio.CancelledError:
             raise
@@ -123,6 +125,7 @@ async def settle_operation(
             target=runtime.name,
             kind=runtime.target.actuator.kind,
             instance=ctx.instance,
+            fence=fence.token if fence is not None else None,
             config_version=ctx.config_version,
             action=action,
             dry_run=False,

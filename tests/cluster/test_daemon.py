@@ -192,3 +192,31 @@ async def test_a_new_owner_restores_pending_changes_and_operations_in_flight(
         assert "settled at restart" in (settled.error or "")
         assert b.runtimes["t01"].stored.pending is None
         assert (await RedisStateStore(redis_client).load(["t01"]))["t01"].pending is None
+
+
+async def test_a_replica_paused_after_writing_ahead_does_not_act_when_it_wakes(
+    tmp_path: Path, redis_client: redis.asyncio.Redis, redis_server: object
+) -> None:
+    from scalerd.daemon.state import RedisStateStore, StoredTarget
+
+    path = config(tmp_path, redis_server.url)  # type: ignore[attr-defined]
+    async with Daemon(path, instance="a") as daemon:
+        cluster, store = daemon.cluster, daemon.store
+        assert cluster is not None and isinstance(store, RedisStateStore)
+        real_save = store.save_many
+
+        async def save_then_pause(targets: dict[str, StoredTarget]) -> None:
+            await real_save(targets)
+            if "t01" in targets and targets["t01"].pending is not None:
+                # the process stops here, past its lease (SIGSTOP, GC): when it runs again
+                # its own clock says the lease is gone
+                lease = cluster.held[cluster.shard_of("t01")]
+                cluster.held[lease.shard] = Lease(lease.shard, lease.token, time.monotonic() - 1)
+
+        store.save_many = save_then_pause  # type: ignore[method-assign]
+        records = {record.target: record for record in await daemon.run_once()}
+    assert records["t01"].action == "skipped" and records["t01"].not_scaled_reason == "LeaseLost"
+    writes = [json.loads(line) for line in (tmp_path / "writes.jsonl").read_text().splitlines()]
+    assert "t01" not in {w["actuator"] for w in writes} and {"t02", "t05"} <= {
+        w["actuator"] for w in writes
+    }
