@@ -7,7 +7,16 @@ and one entry here, and nothing registers itself as a side effect of being impor
 from __future__ import annotations
 
 from ..plugins import Registry, Source
-from . import azure_monitor, http_json, log_analytics, prometheus, redis, replay, servicebus
+from . import (
+    azure_monitor,
+    http_json,
+    log_analytics,
+    prometheus,
+    rabbitmq,
+    redis,
+    replay,
+    servicebus,
+)
 
 __all__ = ["SOURCES"]
 
@@ -18,6 +27,7 @@ SOURCES: Registry[Source] = Registry(
         http_json.PLUGIN,
         log_analytics.PLUGIN,
         prometheus.PLUGIN,
+        rabbitmq.PLUGIN,
         redis.PLUGIN,
         replay.PLUGIN,
         servicebus.PLUGIN,
