@@ -104,21 +104,23 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
-def test_version_and_help(tmp_path: Path) -> None:
-    shown = scalerd("--version", cwd=tmp_path)
+def test_version_and_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def scalerd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return in_process(capsys, monkeypatch, *args)
+
+    shown = scalerd("--version")
     assert shown.returncode == 0 and shown.stdout.strip() == f"scalerd {version('scalerd')}"
-    overview = scalerd("help", cwd=tmp_path)
+    overview = scalerd("help")
     assert overview.returncode == 0
     for command in ("run", "check", "simulate", "audit", "explain", "pause", "resume"):
         assert f"    {command} " in overview.stdout, command
-    one = scalerd("help", "audit", cwd=tmp_path)
-    assert one.stdout == scalerd("audit", "--help", cwd=tmp_path).stdout and "--wide" in one.stdout
+    one = scalerd("help", "audit")
+    assert one.stdout == scalerd("audit", "--help").stdout and "--wide" in one.stdout
     assert ", ".join(ACTIONS) == ACTIONS_HELP  # `audit --help` lists every action
-    imported = scalerd("help", "import", cwd=tmp_path)
-    assert (
-        "KIND FILE" in imported.stdout
-        and imported.stdout == scalerd("import", "--help", cwd=tmp_path).stdout
-    )
+    imported = scalerd("help", "import")
+    assert "KIND FILE" in imported.stdout and imported.stdout == scalerd("import", "--help").stdout
     # the parser, --version and help load no command's machinery: they answer at once
     probe = (
         "import sys; from scalerd.cli import build_parser; build_parser(); "
@@ -127,7 +129,7 @@ def test_version_and_help(tmp_path: Path) -> None:
     )
     loaded = subprocess.run([SCALERD[0], "-c", probe], capture_output=True, text=True, timeout=60)
     assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
-    unknown = scalerd("help", "audti", cwd=tmp_path)
+    unknown = scalerd("help", "audti")
     assert unknown.returncode == 2 and "no command 'audti'" in unknown.stderr
 
 
@@ -143,8 +145,10 @@ def _bash_complete(script: str, line: str) -> list[str]:
     return done.stdout.split()
 
 
-def test_completion_scripts_complete_commands_and_flags(tmp_path: Path) -> None:
-    bash = scalerd("completion", "bash", cwd=tmp_path).stdout
+def test_completion_scripts_complete_commands_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bash = in_process(capsys, monkeypatch, "completion", "bash").stdout
     assert _bash_complete(bash, "scalerd au") == ["audit"]
     assert _bash_complete(bash, "scalerd audit --ac") == ["--action"]
     assert _bash_complete(bash, "scalerd pause web --scale-") == ["--scale-in", "--scale-out"]
@@ -152,8 +156,8 @@ def test_completion_scripts_complete_commands_and_flags(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")
     assert "config.toml" in _bash_complete(bash, f"scalerd check --config {tmp_path}/con")[0]
 
-    zsh = scalerd("completion", "zsh", cwd=tmp_path).stdout
-    fish = scalerd("completion", "fish", cwd=tmp_path).stdout
+    zsh = in_process(capsys, monkeypatch, "completion", "zsh").stdout
+    fish = in_process(capsys, monkeypatch, "completion", "fish").stdout
     assert zsh.startswith("#compdef scalerd") and "'--wide[" in zsh
     if shutil.which("zsh"):
         (tmp_path / "_scalerd").write_text(zsh)
