@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -125,6 +126,8 @@ class Daemon:
         self.event_metrics = EventMetrics(self.metrics.registry)
         self.notify_metrics = NotifyMetrics(self.metrics.registry)
         self.notifier: Notifier | None = None
+        self._forwarding: set[asyncio.Task[None]] = set()
+        self._forwarded_task: asyncio.Task[None] | None = None
         self.runtimes: dict[str, TargetRuntime] = {}
         self.reload_status: ReloadStatus | None = None
         self.listening_on: tuple[str, int] | None = None
@@ -214,6 +217,10 @@ class Daemon:
             await self._leave_cluster()
         if self.events is not None:
             await self.events.aclose()
+        for task in (self._forwarded_task, *self._forwarding):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.notifier is not None:
             await self.notifier.aclose()
         for _, source in self._plugins.sources.values():
@@ -269,6 +276,9 @@ class Daemon:
         self._start_loops()
         if self.cluster is not None:
             self._cluster_task = asyncio.create_task(self.cluster.run(), name="scalerd-cluster")
+            self._forwarded_task = asyncio.create_task(
+                self._receive_forwarded(), name="scalerd-forwarded-events"
+            )
         if self.events is not None:
             self.events.start()
         if self.notifier is not None:
@@ -575,6 +585,63 @@ class Daemon:
             runtimes[target.name] = runtime
         return runtimes
 
+    def _offer_event(self, target: str, trigger: Trigger) -> None:
+        """An accepted event: evaluated here if this replica owns the target, else
+        forwarded to the owner on its pub/sub channel (the request is answered 202 at once)."""
+        cluster = self.cluster
+        if cluster is None or cluster.holds(target):
+            self.trigger(target, trigger)
+            return
+        owner = cluster.owner_of(target)
+        if owner is None or self.redis is None:
+            log.warning(
+                "event for a target no replica holds now; the next poll covers it", target=target
+            )
+            return
+        message = json.dumps({"target": target, "trigger": trigger.to_wire()})
+        self._forwarding.add(
+            task := asyncio.create_task(self._forward(cluster.channel_of(owner), message, target))
+        )
+        task.add_done_callback(self._forwarding.discard)
+
+    async def _forward(self, channel: str, message: str, target: str) -> None:
+        assert self.redis is not None
+        try:
+            await self.redis.publish(channel, message)
+        except Exception as problem:  # Redis away: the owner's next poll covers it
+            log.warning("forwarding an event failed", target=target, error=type(problem).__name__)
+
+    async def _receive_forwarded(self) -> None:
+        """Events other replicas forward to this one, on its own channel."""
+        assert self.cluster is not None and self.redis is not None
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.cluster.channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message is not None and message.get("type") == "message":
+                            self._forwarded(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as problem:  # Redis away: subscribe again
+                log.warning("forwarded-event channel interrupted", error=type(problem).__name__)
+                await asyncio.sleep(1.0)
+
+    def _forwarded(self, raw: bytes | str) -> None:
+        try:
+            data = json.loads(raw)
+            target, trigger = str(data["target"]), Trigger.from_wire(data["trigger"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("a forwarded event that is not one was dropped")
+            return
+        if not self.trigger(target, trigger):
+            log.warning(
+                "a forwarded event for a target not evaluated here was dropped", target=target
+            )
+
     def _open_notifier(self, config: Config) -> Notifier | None:
         """The ``[[notify]]`` sinks and their outbox, beside the state (a reload keeps them)."""
         if not config.notify:
@@ -596,7 +663,7 @@ class Daemon:
             config.events,
             self._build_context(config),
             self.runtimes,
-            lambda target, trigger: self.trigger(target, trigger),
+            self._offer_event,
             self.clock,
             self.event_metrics,
         )

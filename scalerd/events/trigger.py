@@ -54,6 +54,42 @@ class Trigger:
             self, values={**queued.values, **self.values}, coalesced=queued.coalesced + 1
         )
 
+    def to_wire(self) -> dict[str, Any]:
+        """Everything, as JSON (forwarded to the replica that owns the target)."""
+        return {
+            "type": self.type,
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "id": self.id,
+            "source": self.source,
+            "summary": self.summary,
+            "received_at": self.received_at.isoformat() if self.received_at else None,
+            "values": dict(self.values),
+            "coalesced": self.coalesced,
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Trigger:
+        """The inverse of :meth:`to_wire`; ValueError if ``data`` is not one."""
+        try:
+            kind = data["type"]
+            if kind not in ("poll", "event", "manual"):
+                raise ValueError(f"unknown trigger type {kind!r}")
+            received = data.get("received_at")
+            return cls(
+                kind,
+                data.get("kind"),
+                data.get("endpoint"),
+                data.get("id"),
+                data.get("source"),
+                data.get("summary"),
+                datetime.fromisoformat(received) if received else None,
+                {str(k): float(v) for k, v in dict(data.get("values") or {}).items()},
+                int(data.get("coalesced", 0)),
+            )
+        except (KeyError, TypeError, AttributeError) as problem:
+            raise ValueError(f"not a trigger: {problem}") from None
+
     def as_dict(self) -> dict[str, Any]:
         if self.type != "event":
             return {"type": self.type}
