@@ -133,7 +133,7 @@ def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
     assert _problems(_write(tmp_path, text)) == [
         f"{tmp_path}/config.toml:{line}: targets[0].maxx: unknown key; did you mean 'max'? (allowed: "
         "actuator, behavior, cooldown, default, fallback, flapping_protection, idle_before_zero, "
-        "interval, max, metrics, min, min_event_gap, name, override, pause, rules, schedule, shadow, step, threshold, "
+        "interval, max, metrics, min, min_event_gap, name, override, pause, predict, rules, schedule, shadow, step, threshold, "
         "tolerance, track)"
     ]
 
