@@ -21,7 +21,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import structlog
 from ..plugins import Fence
 from ..settings import ClusterSettings
 from .scripts import HEARTBEAT, SYNC_LEASES
-from .shards import rendezvous_owner, shard_of, shards_of
+from .shards import shard_of, shards_of
 
 __all__ = ["ClusterMember", "Lease", "LeaseView", "default_instance"]
 
@@ -325,10 +325,6 @@ class ClusterMember:
                 self._last_holder[shard] = holder
         self.last_sync = time.monotonic()
         return held
-
-    def assignment(self, targets: Iterable[str]) -> dict[str, str | None]:
-        """Who should hold each target's shard by rendezvous over the live members."""
-        return {t: rendezvous_owner(self.shard_of(t), self.members) for t in targets}
 
 
 def _parse(value: str) -> tuple[str | None, int | None]:

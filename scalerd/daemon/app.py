@@ -134,6 +134,7 @@ class Daemon:
         self._loops: dict[str, TargetLoop] = {}
         self.cluster: ClusterMember | None = None
         self._cluster_task: asyncio.Task[None] | None = None
+        self._takeovers_counted = 0  # of cluster.takeovers, already in the metric
         self._serving = False
         self._coalescers: dict[str, Coalescer] = {}
         self.events: EventHub | None = None
@@ -859,8 +860,6 @@ class Daemon:
             self._start_loops(runtimes, at_once=True)
         self.metrics.lease_takeovers.inc(self.cluster.takeovers - self._takeovers_counted)
         self._takeovers_counted = self.cluster.takeovers
-
-    _takeovers_counted = 0
 
     async def _shards_released(self, shards: frozenset[int]) -> None:
         await self._stop_loops(r.name for r in self._in_shards(shards))
