@@ -37,8 +37,9 @@ class GroupCommit(Generic[T]):
         self._waiters.append(committed)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="group-commit")
-        # shielded: a caller cancelled while waiting still has its item committed
-        await asyncio.shield(committed)
+        # a caller cancelled while waiting still has its item committed (done waiters are
+        # skipped), so no shield is needed
+        await committed
 
     def pending(self) -> int:
         """Items submitted and not yet committed."""

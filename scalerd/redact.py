@@ -16,9 +16,21 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["MASK", "forget_secrets", "redact", "redact_event", "redact_value", "register_secret"]
+__all__ = [
+    "MASK",
+    "REDACTED",
+    "forget_secrets",
+    "redact",
+    "redact_event",
+    "redact_value",
+    "register_secret",
+]
 
 MASK = "***"
+
+# an event field saying that every value in the event was redacted where it was made (an
+# audit record's fields), so the processor need not scan them again
+REDACTED = "_redacted"
 
 # Keys whose value is a secret in ``key=value`` connection strings, query strings and
 # dict/JSON reprs. A prefix such as ``DB_`` or ``redis.`` is allowed on the generic names.
@@ -129,6 +141,8 @@ def redact_event(
     Put it after ``format_exc_info`` (so the rendered traceback is covered too) and before
     the renderer.
     """
+    if event_dict.pop(REDACTED, False):  # made of text redacted already (a decision's)
+        return event_dict
     for key, value in event_dict.items():
         event_dict[key] = redact_value(value)
     return event_dict

@@ -146,3 +146,13 @@ def test_the_structlog_processor_redacts_every_value() -> None:
     assert captured == [
         {"event": "connect redis://:***@h failed", "attempt": 2, "detail": {"dsn": "pwd=***"}}
     ]
+
+
+def test_an_event_made_of_redacted_text_is_not_scanned_again() -> None:
+    """The decision log line carries an audit record's fields, redacted where they were
+    made; the marker saying so is dropped, and an event without it is scanned as ever."""
+    from scalerd.redact import REDACTED, redact_event
+
+    marked = redact_event(None, "info", {"event": "decision", "note": "sig=abc", REDACTED: True})
+    assert marked == {"event": "decision", "note": "sig=abc"}
+    assert redact_event(None, "info", {"event": "x", "note": "sig=abc"})["note"] == "sig=***"

@@ -70,6 +70,7 @@ from .loop import TargetLoop
 from .metrics import DaemonMetrics
 from .operations import OperationWatch
 from .outage import Outage
+from .reads import SharedReads
 from .server import MIN_CONTROL_TOKEN, build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
@@ -145,6 +146,7 @@ class Daemon:
             )
         ]
         self._plugins = _Plugins({}, {})
+        self._reads = SharedReads(self.metrics)
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -530,6 +532,7 @@ class Daemon:
             dry_run=self.dry_run,
             state_outage=self.state_outage,
             cluster=self.cluster,
+            reads=self._reads,
         )
 
     def _build_context(self, config: Config) -> BuildContext:
@@ -561,15 +564,21 @@ class Daemon:
             self._plugins.actuators, wanted_actuators, lambda c: ACTUATORS.get(c.kind).build(c, ctx)
         )
         self._plugins = _Plugins(sources, actuators)
+        # one instance per distinct query, whatever the entries are named: what shares reads
+        by_query: dict[str, Source] = {}
+        shared = {
+            name: by_query.setdefault(_query_key(settings), instance)
+            for name, (settings, instance) in sources.items()
+        }
+        # new plugin instances: reads of the old ones are not joined
+        self._reads = SharedReads(self.metrics)
 
         runtimes: dict[str, TargetRuntime] = {}
         old_by_identity = {runtime.target.identity: runtime for runtime in previous.values()}
         for target in config.targets:
             runtime = TargetRuntime(
                 target=target,
-                sources={
-                    metric: sources[source.name][1] for metric, source in target.sources.items()
-                },
+                sources={metric: shared[source.name] for metric, source in target.sources.items()},
                 source_names={metric: source.name for metric, source in target.sources.items()},
                 source_timeouts={
                     metric: source.timeout.total_seconds()
@@ -926,6 +935,11 @@ async def _close(plugin: Any) -> None:
         await plugin.aclose()
     except Exception:  # closing one plugin must not stop the others from closing
         log.exception("closing a plugin failed", plugin=type(plugin).__name__)
+
+
+def _query_key(settings: PluginConfig) -> str:
+    """What a source reads, and how: its settings but its name."""
+    return settings.model_dump_json(exclude={"name"})
 
 
 def _is_azure(kind: str) -> bool:

@@ -31,17 +31,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 from ..batching import GroupCommit
-from .state import StateError, StoredTarget, decode_document, encode_stored, read_file_documents
-from .state_codec import FORMAT
+from ..core import TargetState
+from .state import (
+    StateError,
+    StoredTarget,
+    decode_document,
+    encode_stored,
+    read_file_documents,
+)
+from .state_codec import FORMAT, encode_state, encode_time
 
 __all__ = ["SqliteStateStore"]
 
@@ -95,8 +104,7 @@ class SqliteStateStore:
     async def save(self, target: str, stored: StoredTarget) -> None:
         if self._closed:
             raise StateError(f"{self.path}: the state store is closed")
-        document = json.dumps(encode_stored(stored), separators=(",", ":")).encode()
-        await self._saves.submit((target, document))
+        await self._saves.submit((target, encode_row(stored)))
 
     async def pragmas(self) -> dict[str, str]:
         """The journal mode and sync level the database runs with (for tests and bench)."""
@@ -153,10 +161,7 @@ class SqliteStateStore:
             decode_document(document, f"{self.legacy_path}: {name}")  # refuse a damaged one
         connection.executemany(
             _UPSERT,
-            [
-                (name, json.dumps(document, separators=(",", ":")).encode())
-                for name, document in documents.items()
-            ],
+            [(name, orjson.dumps(document)) for name, document in documents.items()],
         )
         connection.execute(
             "INSERT INTO meta VALUES ('imported_from', ?)",
@@ -194,6 +199,22 @@ class SqliteStateStore:
             self._connection = None
 
 
+def encode_row(stored: StoredTarget) -> bytes:
+    """:func:`~scalerd.daemon.state.encode_stored` as JSON, with the state's datetimes (its
+    bulk: every sample) written by orjson, which writes an aware UTC datetime exactly as
+    ``encode_time`` does, five times faster than formatting each in Python."""
+    document = encode_stored(replace(stored, state=_NO_STATE))  # the rest, as the codec has it
+    document["state"] = encode_state(stored.state, _utc_as_is)
+    return orjson.dumps(document)
+
+
+_NO_STATE = TargetState()
+
+
+def _utc_as_is(at: datetime) -> datetime | str:
+    return at if at.tzinfo is UTC else encode_time(at)
+
+
 @contextlib.contextmanager
 def _transaction(connection: sqlite3.Connection) -> Any:
     connection.execute("BEGIN IMMEDIATE")
@@ -207,7 +228,7 @@ def _transaction(connection: sqlite3.Connection) -> Any:
 
 def _decode(document: bytes, where: str) -> StoredTarget:
     try:
-        data = json.loads(document)
+        data = orjson.loads(document)
     except ValueError as exc:
         raise StateError(f"{where}: not a stored target: {exc}") from None
     return decode_document(data, where)

@@ -12,7 +12,7 @@ itself, so the stores stay small and the mapping is tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,28 +33,31 @@ FORMAT = 1
 JsonObject = dict[str, Any]
 
 
-def encode_state(state: TargetState) -> JsonObject:
-    """``state`` as a JSON object, one key per ``TargetState`` field."""
+def encode_state(state: TargetState, time: Callable[[datetime], Any] | None = None) -> JsonObject:
+    """``state`` as a JSON object, one key per ``TargetState`` field.
+
+    ``time`` writes each datetime (default :func:`encode_time`); a serializer that writes
+    aware UTC datetimes as ``encode_time`` does (orjson) passes them through as they are."""
+    time = time or encode_time
     return {
         "samples": {
-            metric: [{"at": encode_time(sample.at), "value": sample.value} for sample in samples]
+            metric: [{"at": time(sample.at), "value": sample.value} for sample in samples]
             for metric, samples in state.samples.items()
         },
         "recommendations": [
-            {"at": encode_time(item.at), "replicas": item.replicas}
-            for item in state.recommendations
+            {"at": time(item.at), "replicas": item.replicas} for item in state.recommendations
         ],
         "events": [
-            {"at": encode_time(event.at), "before": event.before, "after": event.after}
+            {"at": time(event.at), "before": event.before, "after": event.after}
             for event in state.events
         ],
-        "scale_out_cooldown_until": _optional_encode_time(state.scale_out_cooldown_until),
-        "scale_in_cooldown_until": _optional_encode_time(state.scale_in_cooldown_until),
+        "scale_out_cooldown_until": _optional(time, state.scale_out_cooldown_until),
+        "scale_in_cooldown_until": _optional(time, state.scale_in_cooldown_until),
         "scale_out_base": state.scale_out_base,
         "consecutive_failures": state.consecutive_failures,
-        "last_active_at": _optional_encode_time(state.last_active_at),
-        "controls": _encode_controls(state.controls),
-        "ready_history": [[encode_time(at), ready] for at, ready in state.ready_history],
+        "last_active_at": _optional(time, state.last_active_at),
+        "controls": _encode_controls(state.controls, time),
+        "ready_history": [[time(at), ready] for at, ready in state.ready_history],
         "demand_history": {
             "first": state.demand_history.first,
             "peaks": list(state.demand_history.peaks),
@@ -104,12 +107,12 @@ def _decode_demand(data: Mapping[str, Any] | None) -> DemandHistory:
     return DemandHistory(int(data["first"]), peaks)
 
 
-def _encode_controls(controls: Controls) -> JsonObject:
+def _encode_controls(controls: Controls, time: Callable[[datetime], Any]) -> JsonObject:
     return {
         "pause": controls.pause,
-        "pause_until": _optional_encode_time(controls.pause_until),
+        "pause_until": _optional(time, controls.pause_until),
         "override": controls.override,
-        "override_until": _optional_encode_time(controls.override_until),
+        "override_until": _optional(time, controls.override_until),
     }
 
 
@@ -132,8 +135,8 @@ def encode_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def _optional_encode_time(at: datetime | None) -> str | None:
-    return None if at is None else encode_time(at)
+def _optional(time: Callable[[datetime], Any], at: datetime | None) -> Any:
+    return None if at is None else time(at)
 
 
 def decode_time(text: str) -> datetime:

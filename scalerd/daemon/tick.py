@@ -38,7 +38,6 @@ from ..core import (
     Capacity,
     Decision,
     Observation,
-    Sample,
     TargetState,
     decide,
     record_applied,
@@ -47,9 +46,10 @@ from ..core import (
 from ..errors import LeaseLost, StaleFence, Throttled
 from ..events.trigger import POLL, Trigger
 from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
-from ..redact import redact, redact_value
+from ..redact import REDACTED, redact, redact_value
 from .metrics import DaemonMetrics
 from .outage import Outage
+from .reads import SharedReads, describe
 from .state import InFlight, Pending, StateStore, StoredTarget
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ class TickContext:
     # the state store's health, shared by every target's evaluations
     state_outage: Outage
     cluster: ClusterMember | None = None
+    # source reads shared by the targets (None: this evaluation reads on its own)
+    reads: SharedReads | None = None
 
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
@@ -242,7 +244,7 @@ async def _apply(
         error = f"throttled: retry after {throttled.retry_after:g}s: {throttled}"
         return "skipped", error, Applied(), state
     except Exception as problem:
-        return "failed", _describe(problem), Applied(), state
+        return "failed", describe(problem), Applied(), state
     if applied.operation is not None and applied.resume is not None:
         # it counts (cooldowns, rate limits) once it succeeded: see operations.py
         in_flight = InFlight.of(decision, applied.operation, applied.resume, applied.notes)
@@ -322,7 +324,7 @@ def _record_without_decision(
         prev=_prev(runtime),
         duration_ms=_elapsed_ms(started),
         dry_run=ctx.dry_run,
-        error=prefix + _describe(problem),
+        error=prefix + describe(problem),
     )
 
 
@@ -364,36 +366,18 @@ async def _read_sources(
         for metric, value in trigger.values.items()
         if metric in runtime.sources
     }
-    read = [metric for metric in runtime.sources if metric not in offered]
-    results = await asyncio.gather(*(_read_one(runtime, metric, ctx) for metric in read))
+    if len(offered) == len(runtime.sources):
+        return list(offered.values())
+    read = {metric: source for metric, source in runtime.sources.items() if metric not in offered}
+    reads = ctx.reads if ctx.reads is not None else SharedReads(ctx.metrics)
+    results = await reads.observe(
+        read,
+        runtime.source_names,
+        runtime.source_timeouts,
+        now,
+        runtime.target.spec.rule.interval / 2,
+    )
     return [*offered.values(), *results]
-
-
-async def _read_one(runtime: TargetRuntime, metric: str, ctx: TickContext) -> Observation:
-    source_name = runtime.source_names[metric]
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(runtime.source_timeouts[metric]):
-            samples: tuple[Sample, ...] = tuple(await runtime.sources[metric].read())
-    except asyncio.CancelledError:
-        raise
-    except TimeoutError:
-        ctx.metrics.source_errors.labels(source_name).inc()
-        return Observation.failed(
-            metric, f"{source_name}: timed out after {runtime.source_timeouts[metric]:g}s"
-        )
-    except Exception as problem:  # a failed read is a failed observation, never a crash
-        ctx.metrics.source_errors.labels(source_name).inc()
-        return Observation.failed(metric, f"{source_name}: {_describe(problem)}")
-    finally:
-        ctx.metrics.source_latency.labels(source_name).observe(time.perf_counter() - started)
-    return Observation(metric, samples)
-
-
-def _describe(problem: BaseException) -> str:
-    code = getattr(problem, "code", None)
-    prefix = f"{code}: " if code else ""
-    return redact(f"{prefix}{problem}" if str(problem) else f"{prefix}{type(problem).__name__}")
 
 
 def _elapsed_ms(started: float) -> float:
@@ -408,6 +392,8 @@ def _log(record: AuditRecord) -> None:
         "desired": record.desired,
         "reason": record.not_scaled_reason,
         "record": record.id,
+        # an audit record is redacted by construction: its fields need no second scan
+        REDACTED: True,
     }
     if record.error:
         log.warning("decision", error=record.error, **fields)
