@@ -83,8 +83,7 @@ async def _passes(path: Path, config: Any, load_s: float, profile: int) -> dict[
         observations = await _observations(runtimes)
         # best of three: a pass is short enough for one collection of the GC to count
         core_s, core_cpu_s = min(
-            _timed_core_pass(runtimes, capacities, clock.now(), observations)
-            for _ in range(REPEAT)
+            _timed_core_pass(runtimes, capacities, clock.now(), observations) for _ in range(REPEAT)
         )
         profiler = cProfile.Profile() if profile else None
         passes = []
