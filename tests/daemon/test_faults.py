@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,36 +91,6 @@ def test_an_unreachable_audit_stream_is_one_line_and_exit_1(
     assert done.stderr.splitlines() == [
         f"cannot read the audit stream at redis://127.0.0.1:{port}: connection refused"
     ]
-
-
-@pytest.fixture(scope="module")
-def redis_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A private redis-server that wants the password ``right-password``; its port."""
-    executable = shutil.which("redis-server")
-    assert executable is not None, "the Redis tests need a real redis-server"
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis-auth")
-    server = subprocess.Popen(
-        [
-            *(executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
-            *("--appendonly", "no", "--requirepass", "right-password", "--dir", str(workdir)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        with redis.Redis(port=port, password="right-password", socket_timeout=1) as client:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.05)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.mark.parametrize("command", [["audit"], ["explain", "api"]])

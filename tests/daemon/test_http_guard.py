@@ -9,14 +9,18 @@ import json
 import signal
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .build import SCALERD, replay_target, running, write_config
+from .build import SCALERD, audit_records, replay_target, running, write_config
+from .conftest import REDIS_PASSWORD
 
 TOKEN = "ctl-0123456789abcdef-token"
 # 127.0.0.2 is loopback (the tests never leave the machine) but not "localhost" to scalerd
@@ -130,3 +134,125 @@ def test_a_malformed_header_line_with_the_token_never_reaches_the_log(daemon: An
     assert TOKEN not in log
     for line in daemon.raw:  # library records are JSON lines too, no plain traceback
         json.loads(line)
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers every GET with the Authorization header it received, where a source will
+    quote it back in its error: the worst a misbehaving endpoint can do."""
+
+    def do_GET(self) -> None:
+        offered = self.headers.get("Authorization", "")
+        if self.path.startswith("/prom"):
+            payload = {"status": "error", "errorType": "bad_data", "error": f"no: {offered}"}
+        else:
+            payload = {"value": offered, "detail": f"token was {offered.split(' ')[-1]}"}
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_six_configured_secrets_appear_nowhere_in_the_log_or_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, echo: str, redis_with_password: int
+) -> None:
+    secrets = {
+        "T_CONTROL_TOKEN": TOKEN,
+        "T_REDIS_PASSWORD": REDIS_PASSWORD,
+        "T_JSON_TOKEN_A": "json-a-7f3e9c1d5b2a4e6f",
+        "T_JSON_TOKEN_B": "json-b-0a1b2c3d4e5f6a7b",
+        "T_PROM_TOKEN_A": "prom-a-9e8d7c6b5a4f3e2d",
+        "T_PROM_TOKEN_B": "prom-b-1122334455667788",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    header = f"""
+    [redis]
+    url = "redis://127.0.0.1:{redis_with_password}/0"
+    password_env = "T_REDIS_PASSWORD"
+
+    [state]
+    store = "redis"
+    """
+    sources = "".join(
+        f"""
+[[sources]]
+name = "{name}"
+kind = "{kind}"
+url = "{echo}{path}"
+{query}token_env = "{variable}"
+"""
+        for name, kind, path, query, variable in (
+            ("a", "http-json", "/a", 'path = "value"\n', "T_JSON_TOKEN_A"),
+            ("b", "http-json", "/b", 'path = "detail"\n', "T_JSON_TOKEN_B"),
+            ("c", "prometheus", "/prom-c", 'query = "up"\n', "T_PROM_TOKEN_A"),
+            ("d", "prometheus", "/prom-d", 'query = "up"\n', "T_PROM_TOKEN_B"),
+        )
+    )
+    body = (
+        sources
+        + """
+[[actuators]]
+name = "pool"
+kind = "recording"
+initial = 2
+
+[[targets]]
+name = "api"
+actuator = "pool"
+interval = "200ms"
+max = 8
+"""
+        + "".join(
+            f'[[targets.track]]\nmetric = "{m}"\ntype = "total"\ntarget = 10\n' for m in "abcd"
+        )
+    )
+    config = write_config(tmp_path, body, header=header)
+    text = config.read_text().replace(
+        "[daemon]\n", '[daemon]\ncontrol_token_env = "T_CONTROL_TOKEN"\n', 1
+    )
+    config.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "{BEYOND}:0"'))
+    with running(config) as child:
+        url = child.url
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        _until_records(tmp_path, 6)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            raw.sendall(f"GET / HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\x01\r\n\r\n".encode())
+            raw.recv(4096)
+        answers = [
+            httpx.get(url + path, headers=auth, timeout=5).text
+            for path in ("/", "/api/decisions", "/api/targets", "/readyz", "/metrics")
+        ]
+        child.signal(signal.SIGTERM)
+        assert child.wait() == 0
+    records = audit_records(tmp_path)
+    assert records and all(r["action"] == "held" for r in records)
+    errors = [i["error"] for r in records for i in r["inputs"] if i["error"]]
+    assert len(errors) >= 4 * 6  # every source failed, every time, quoting what it got
+    everything = "".join(child.raw) + json.dumps(records) + "".join(answers)
+    for name, value in secrets.items():
+        assert value not in everything, name
+
+
+def _until_records(directory: Path, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(audit_records(directory)) < count:
+        assert time.monotonic() < deadline, "no audit records"
+        time.sleep(0.1)
