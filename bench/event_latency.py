@@ -8,7 +8,10 @@ turn, so every evaluation scales a recording pool (2 ↔ 4 replicas) and the poo
 time of each write. The alerts go one at a time: each waits for its write, so none is
 coalesced with another.
 
-    python bench/event_latency.py [--events 500]
+    python bench/event_latency.py [--events 500] [--replicas]
+
+With ``--replicas``, two replicas share a private redis-server (state and leases): the
+same alerts go to the target's owner, then to the other replica, which forwards them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -89,62 +93,145 @@ def _percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500)
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help="two replicas on a private redis-server: direct to the owner, and forwarded",
+    )
     args = parser.parse_args()
-    payload = json.loads(ALERT.read_text())
-    condition = payload["data"]["alertContext"]["condition"]["allOf"][0]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        (work / "config.toml").write_text(textwrap.dedent(CONFIG))
-        env = {**os.environ, "BENCH_ALERTS_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "scalerd", "run", "--config", "config.toml"],
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        config = textwrap.dedent(CONFIG)
+        redis_server = None
+        if args.replicas:
+            port = _free_port()
+            redis_server = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--dir",
+                    folder,
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            config += CLUSTER.format(port=port)
+        (work / "config.toml").write_text(config)
+        daemons = [
+            _start(work, ["--instance", name] if args.replicas else [])
+            for name in ("a", "b")[: 1 + args.replicas]
+        ]
         try:
-            url = _address(daemon)
-            writes = work / "writes.jsonl"
-            with httpx.Client(base_url=url, timeout=10) as http:
-                _wait_ready(http)
-                baseline = []
-                for _ in range(args.events):
-                    started = time.perf_counter()
-                    http.get("/healthz").raise_for_status()
-                    baseline.append((time.perf_counter() - started) * 1000)
-                latencies = []
-                log = Writes(writes)
-                for number in range(args.events):
-                    condition["metricValue"] = 25.0 if number % 2 else 100.0
-                    payload["data"]["essentials"]["alertId"] = f"bench-{number}"
-                    body = json.dumps(payload).encode()
-                    sent = time.time()
-                    answer = http.post(
-                        "/events/alerts", content=body, headers={"X-Scalerd-Secret": SECRET}
+            urls = [_address(daemon) for daemon in daemons]
+            writes = Writes(work / "writes.jsonl")
+            with httpx.Client(timeout=10) as http:
+                for url in urls:
+                    _wait_ready(http, url)
+                baseline = _round_trips(http, urls[0], args.events)
+                rows = [("baseline: GET /healthz round trip", baseline)]
+                if args.replicas:
+                    owner = _owner(http, urls[0], "web")
+                    direct, other = (urls[0], urls[1]) if owner == "a" else (urls[1], urls[0])
+                    rows.append(
+                        ("alert to the owner → write", _alerts(http, direct, writes, args.events))
                     )
-                    if answer.status_code != 202:
-                        raise SystemExit(f"alert {number}: {answer.status_code} {answer.text}")
-                    written = log.next()
-                    latencies.append((written - sent) * 1000)
+                    rows.append(
+                        ("alert forwarded → write", _alerts(http, other, writes, args.events))
+                    )
+                else:
+                    rows.append(
+                        ("alert POST → actuator write", _alerts(http, urls[0], writes, args.events))
+                    )
         finally:
-            daemon.terminate()
-            daemon.wait(20)
-    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
-    b50, b99 = _percentile(baseline, 0.5), _percentile(baseline, 0.99)
-    print(f"alert → actuator write, {args.events} alerts, one target, direct (no forwarding)")
-    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
-    print(
-        f"{'baseline: GET /healthz round trip':34}{b50:9.2f}{b99:9.2f}{statistics.mean(baseline):9.2f}"
-    )
-    print(
-        f"{'alert POST → actuator write':34}{p50:9.2f}{p99:9.2f}{statistics.mean(latencies):9.2f}"
-    )
-    print(f"{'ratio to the baseline':34}{p50 / b50:9.1f}{p99 / b99:9.1f}")
+            for daemon in daemons:
+                daemon.terminate()
+                daemon.wait(20)
+            if redis_server is not None:
+                redis_server.terminate()
+                redis_server.wait(10)
+    mode = "two replicas" if args.replicas else "one replica, direct (no forwarding)"
+    print(f"alert → actuator write, {args.events} alerts, one target, {mode}")
+    print(f"{'':36}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'x base p50':>12}")
+    b50 = _percentile(baseline, 0.5)
+    for label, values in rows:
+        p50, p99 = _percentile(values, 0.5), _percentile(values, 0.99)
+        print(f"{label:36}{p50:9.2f}{p99:9.2f}{statistics.mean(values):9.2f}{p50 / b50:12.1f}")
     print(
         f"poll interval {INTERVAL}: without the event the decision waits up to {INTERVAL} for the next poll"
     )
+
+
+CLUSTER = """
+[redis]
+url = "redis://127.0.0.1:{port}/0"
+
+[state]
+store = "redis"
+
+[cluster]
+name = "bench"
+lease_ttl = "3s"
+shards = 8
+"""
+
+
+def _start(work: Path, extra: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "BENCH_ALERTS_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "scalerd", "run", "--config", "config.toml", *extra],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _round_trips(http: httpx.Client, url: str, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        http.get(f"{url}/healthz").raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _alerts(http: httpx.Client, url: str, writes: Writes, count: int) -> list[float]:
+    """Alerts one at a time, each at 100 % or 25 % CPU in turn, timed to the pool's write."""
+    payload = json.loads(ALERT.read_text())
+    condition = payload["data"]["alertContext"]["condition"]["allOf"][0]
+    latencies = []
+    for number in range(count):
+        condition["metricValue"] = 25.0 if number % 2 else 100.0
+        payload["data"]["essentials"]["alertId"] = f"bench-{url}-{number}"
+        body = json.dumps(payload).encode()
+        sent = time.time()
+        answer = http.post(
+            f"{url}/events/alerts", content=body, headers={"X-Scalerd-Secret": SECRET}
+        )
+        if answer.status_code != 202:
+            raise SystemExit(f"alert {number}: {answer.status_code} {answer.text}")
+        latencies.append((writes.next() - sent) * 1000)
+    return latencies
+
+
+def _owner(http: httpx.Client, url: str, target: str) -> str:
+    for _ in range(200):
+        owner = http.get(f"{url}/api/cluster").json()["targets"].get(target, {}).get("owner")
+        if owner in ("a", "b"):
+            return str(owner)
+        time.sleep(0.05)
+    raise SystemExit(f"no replica owns {target}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _address(daemon: subprocess.Popen[str]) -> str:
@@ -158,9 +245,9 @@ def _address(daemon: subprocess.Popen[str]) -> str:
     raise SystemExit("scalerd did not start listening")
 
 
-def _wait_ready(http: httpx.Client) -> None:
+def _wait_ready(http: httpx.Client, url: str) -> None:
     for _ in range(200):
-        if http.get("/healthz").status_code == 200:
+        if http.get(f"{url}/healthz").status_code == 200:
             return
         time.sleep(0.05)
 

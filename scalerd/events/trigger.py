@@ -91,21 +91,13 @@ class Trigger:
             raise ValueError(f"not a trigger: {problem}") from None
 
     def as_dict(self) -> dict[str, Any]:
+        """For the audit record: the type alone for a poll or a manual evaluation."""
         if self.type != "event":
             return {"type": self.type}
-        out: dict[str, Any] = {
-            "type": "event",
-            "kind": self.kind,
-            "endpoint": self.endpoint,
-            "id": self.id,
-            "source": self.source,
-            "summary": self.summary,
-            "received_at": self.received_at.isoformat() if self.received_at else None,
-        }
-        if self.values:
-            out["values"] = dict(self.values)
-        if self.coalesced:
-            out["coalesced"] = self.coalesced
+        out = self.to_wire()
+        for key in ("values", "coalesced"):
+            if not out[key]:
+                del out[key]
         return out
 
 
