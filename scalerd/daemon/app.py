@@ -351,6 +351,8 @@ class Daemon:
                     problems=str(problem),
                 )
                 return False
+            for secret in _env_secrets(config):  # a reloaded config may name new ones
+                register_secret(secret)
             await self._stop_loops()
             previous = self.runtimes
             self.runtimes = await self._build_runtimes(config, {}, previous=previous)
