@@ -71,6 +71,20 @@ def describe_rule(rule: Rule, *, on_ladder: bool = False) -> Iterator[str]:
             f"  step: {policy.metric} {policy.aggregation} {format_duration(policy.window)} vs "
             f"{policy.threshold:g}, {policy.adjustment_type}: {steps}"
         )
+    for drain in rule.drain:
+        arrivals = f"{drain.arrivals} + " if drain.arrivals is not None else ""
+        yield (
+            f"  drain: ({arrivals}{drain.backlog} / {format_duration(drain.within)}) / "
+            f"{drain.rate:g} per replica per second"
+        )
+    predict = rule.predict
+    if predict is not None and predict.mode != "off":
+        yield (
+            f"  predictive floor ({predict.mode}): {predict.quantile:g} quantile of the last "
+            f"{predict.seasons} x {format_duration(predict.season)}, "
+            f"{format_duration(predict.lead)} ahead, scaled by the last "
+            f"{format_duration(predict.level_window)}"
+        )
     behavior = rule.pacing
     if behavior is None:
         yield "  pacing: cooldowns only (no stabilization windows or rate policies)"

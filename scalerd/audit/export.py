@@ -52,6 +52,8 @@ def estimate_for(rule: Rule, metric: str) -> Estimate:
     for step in rule.step:
         if step.metric == metric:
             return "average" if step.per_instance else "total"
+    if any(metric in (drain.backlog, drain.arrivals) for drain in rule.drain):
+        return "total"
     raise KeyError(metric)
 
 

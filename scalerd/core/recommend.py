@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from .aggregate import read_metric
 from .model import Capacity, InputReport, RuleReport, Sample, TargetState
-from .rules import Ladder, MetricSpec, Rule, StepPolicy, Tolerance, Track
+from .rules import Drain, Ladder, MetricSpec, Rule, StepPolicy, Tolerance, Track
 
 __all__ = ["Evaluation", "OutTrigger", "Proposal", "evaluate", "track_replicas"]
 
@@ -253,6 +253,9 @@ def evaluate(
     _evaluate_thresholds(rule, reader, current, reports, proposals, triggers)
     for policy in rule.step:
         _evaluate_step(policy, reader, current, state, now, reports, proposals, triggers)
+    for drain in rule.drain:
+        held = _evaluate_drain(drain, reader, current, rule.tolerance, reports, proposals)
+        within = within or held
 
     failed = tuple(
         sorted({report.metric for report in reader.reports.values() if report.error is not None})
@@ -386,6 +389,44 @@ def _evaluate_step(
         )
     )
     proposals.append(Proposal(policy.label, "step", result, policy.cooldown))
+
+
+def _evaluate_drain(
+    drain: Drain,
+    reader: _Reader,
+    current: int,
+    tolerance: Tolerance,
+    reports: list[RuleReport],
+    proposals: list[Proposal],
+) -> bool:
+    """The drain rule's proposal; True when the need is within tolerance of ``current``."""
+    backlog = reader.read(drain.backlog, "last", timedelta(0))
+    reads = [backlog]
+    if drain.arrivals is not None:
+        reads.append(reader.read(drain.arrivals, "avg" if drain.window else "last", drain.window))
+    failed = [read for read in reads if read.value is None]
+    if failed:
+        reports.append(
+            RuleReport(drain.label, "drain", False, None, f"metric failed: {failed[0].error}")
+        )
+        return False
+    waiting = backlog.value or 0.0
+    arriving = (reads[1].value or 0.0) if len(reads) > 1 else 0.0
+    replicas, needed = drain.replicas(waiting, arriving)
+    within = drain.within.total_seconds()
+    detail = (
+        f"({arriving:g}/s + {waiting:g} / {within:g}s) / {drain.rate:g}/s per replica "
+        f"= {needed:.3f}"
+    )
+    held = current > 0 and _within(needed / current, tolerance)
+    if held:
+        replicas = current
+        detail += f": ratio {needed / current:.3f} within tolerance"
+    else:
+        detail += f" -> {replicas}"
+    reports.append(RuleReport(drain.label, "drain", not held, replicas, detail))
+    proposals.append(Proposal(drain.label, "drain", replicas, timedelta(0)))
+    return held
 
 
 def _step_fires_out(policy: StepPolicy) -> Callable[[float], bool]:

@@ -39,6 +39,7 @@ __all__ = [
     "Condition",
     "Cooldown",
     "CronWindow",
+    "Drain",
     "Fallback",
     "Ladder",
     "MetricSpec",
@@ -151,6 +152,48 @@ class Track(Spec):
     @cached_property
     def label(self) -> str:
         return self.name or f"{self.metric} {self.type} target {self.target:g}"
+
+
+class Drain(Spec):
+    """Work-aware sizing for a queue: serve what arrives and drain the backlog in time.
+
+    With ``n`` replicas each completing ``rate`` units of work per second, the backlog
+    ``B`` shrinks at ``n x rate - arrivals`` per second, so draining it within ``within``
+    needs ``n >= (arrivals + B / within) / rate``; the rule proposes the smallest such
+    ``n``. Without an ``arrivals`` metric the rule sizes for the backlog alone, which
+    settles where the backlog is ``within`` seconds of work: a wait of about ``within``.
+    """
+
+    # a label for the audit (default: the backlog metric and the drain time)
+    name: str | None = None
+    # the work waiting, as a total across replicas (a queue's message count)
+    backlog: str = Field(min_length=1)
+    # the work arriving per second, as a total (a queue's incoming-message rate); unset:
+    # size for the backlog alone
+    arrivals: str | None = Field(None, min_length=1)
+    # units of work one replica completes per second
+    rate: float = Field(gt=0)
+    # drain the backlog within this long
+    within: Duration
+    # the arrivals are averaged over this window (0s: the latest reading)
+    window: Duration = timedelta(0)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @cached_property
+    def label(self) -> str:
+        return self.name or f"drain {self.backlog} within {format_duration(self.within)}"
+
+    def replicas(self, backlog: float, arrivals: float) -> tuple[int, float]:
+        """The fewest replicas that drain ``backlog`` within ``within`` while ``arrivals``
+        keep coming, and the fractional need it is the ceiling of."""
+        needed = (arrivals + backlog / self.within.total_seconds()) / self.rate
+        return math.ceil(needed - 1e-9), needed
 
 
 class Tolerance(Spec):
@@ -736,6 +779,8 @@ class Rule(Spec):
     threshold: tuple[ThresholdRule, ...] = ()
     # step scaling policies (AWS)
     step: tuple[StepPolicy, ...] = ()
+    # work-aware queue sizing: arrivals plus draining the backlog within a time
+    drain: tuple[Drain, ...] = ()
     # unset: the Kubernetes defaults when a [[track]] rule is present; none at all for
     # threshold and step rules alone, as in Azure Monitor autoscale and AWS, whose
     # cooldowns are the only pacing their users rely on
@@ -773,13 +818,13 @@ class Rule(Spec):
                 "default",
                 f"default ({self.default}) is outside min..max ({self.minimum}..{self.maximum})",
             )
-        if not (self.track or self.threshold or self.step or self.schedule):
+        if not (self.track or self.threshold or self.step or self.drain or self.schedule):
             # a target with schedules alone is scheduled scaling (Azure profiles without
             # rules, a KEDA ScaledObject with only cron triggers): its bounds move, nothing else
             raise located(
                 "track",
-                "a target needs at least one rule ([[track]], [[threshold]] or [[step]]) "
-                "or a [[schedule]]",
+                "a target needs at least one rule ([[track]], [[threshold]], [[step]] or "
+                "[[drain]]) or a [[schedule]]",
             )
         if self.minimum == 0 and not self.track:
             raise located(
@@ -816,6 +861,10 @@ class Rule(Spec):
             uses.setdefault(threshold.when.metric, ("threshold", index, "when"))
         for index, step in enumerate(self.step):
             uses.setdefault(step.metric, ("step", index, "metric"))
+        for index, drain in enumerate(self.drain):
+            uses.setdefault(drain.backlog, ("drain", index, "backlog"))
+            if drain.arrivals is not None:
+                uses.setdefault(drain.arrivals, ("drain", index, "arrivals"))
         return uses
 
     def metric_names(self) -> tuple[str, ...]:
@@ -825,6 +874,7 @@ class Rule(Spec):
         windows = [track.window for track in self.track]
         windows += [threshold.when.window for threshold in self.threshold]
         windows += [step.window for step in self.step]
+        windows += [drain.window for drain in self.drain]
         return max(windows, default=timedelta(0))
 
 

@@ -268,6 +268,11 @@ def infer_kind(rule: Rule, metric: str) -> tuple[MetricKind, str]:
         if named in ("concurrency", "latency"):
             return named, f"[[track]] type average, and the name says {named}"
         return "rate", "[[track]] type average"
+    for drain in rule.drain:
+        if drain.backlog == metric:
+            return "backlog", "[[drain]] backlog"
+        if drain.arrivals == metric:
+            return "arrivals", "[[drain]] arrivals"
     named = _kind_from_name(metric)
     if named is None:
         raise UnknownMetric(

@@ -203,6 +203,7 @@ def _check_windows(path: Path, rule: Rule, delay: timedelta) -> None:
     windows = [(f"track[{i}].window", track.window) for i, track in enumerate(rule.track)]
     windows += [(f"threshold[{i}].when", t.when.window) for i, t in enumerate(rule.threshold)]
     windows += [(f"step[{i}].window", step.window) for i, step in enumerate(rule.step)]
+    windows += [(f"drain[{i}].window", d.window) for i, d in enumerate(rule.drain)]
     issues = [
         ConfigIssue(
             str(path),
