@@ -12,6 +12,7 @@ from . import (
     azure_postgres,
     azure_redis,
     azure_sql,
+    kubernetes,
     process_pool,
     recording,
 )
@@ -25,6 +26,7 @@ ACTUATORS: Registry[Actuator] = Registry(
         azure_postgres.PLUGIN,
         azure_redis.PLUGIN,
         azure_sql.PLUGIN,
+        kubernetes.PLUGIN,
         process_pool.PLUGIN,
         recording.PLUGIN,
     ],
