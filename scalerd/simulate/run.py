@@ -19,6 +19,11 @@ Demand during a tick is the trace's average over the tick (the trace holds each 
 until its next row), rounded to :data:`DEMAND_DECIMALS` places, which is exactly what
 ``timeline.csv`` shows; every score is computed from those numbers, so anyone can
 recompute ``summary.json`` from the CSV.
+
+On a ladder of tiers the same tick runs against a :class:`~.model.LadderServer`: step 1
+completes a tier change that is due, step 3 sees the tier in effect and the change in
+flight as the operation, and a change completes ``change_time`` later (README:
+Simulation, ladders).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
-from ..core.model import Reason, Step
+from ..core.model import Decision, Reason, Step
 from ..core.rules import Ladder
 from ..settings import SimulateSettings
 from ..traces import Trace, TraceError
@@ -173,129 +179,47 @@ def simulate(
 
     ``progress(done, total)`` is called every few thousand evaluations and at the end.
     """
+    replay = _Replay(scenario, trace, progress)
     if scenario.spec.ladder is not None:
-        return _simulate_ladder(scenario, scenario.spec.ladder, trace, progress)
-    settings, spec, step = scenario.settings, scenario.spec, scenario.interval
-    scale = trace_scale(settings, trace)
-    demand = tick_demand(trace, step.total_seconds(), scale)
-    workload = Workload.of(settings)
-    sensors = _Sensors(scenario, workload)
+        return _on_ladder(replay, scenario, scenario.spec.ladder)
     pool = ReplicaPool(scenario.initial, scenario.startup_ticks)
-    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(6))
-    recommended, desired, provisioned, ready, minimum, maximum = columns
-    state = TargetState()
-    queued = 0.0
-    failures = 0
     # the tick before the first: the system is taken to have been in the first one's state
-    last_demand, last_ready = demand[0], pool.ready
-    for tick, load in enumerate(demand):
-        now = settings.start + tick * step
+    last_ready = pool.ready
+    for tick in range(len(replay.demand)):
         pool.promote(tick)
-        observations = sensors.read(tick, last_demand, last_ready, queued)
-        capacity = Capacity(pool.provisioned, last_ready)
-        decision, state = decide(spec, state, capacity, observations, now)
+        decision = replay.decide(tick, Capacity(pool.provisioned, last_ready), last_ready)
         if decision.changes:
             pool.scale_to(decision.desired, tick)
-            state = record_applied(spec, state, decision, now)
-        failures += any(report.error is not None for report in decision.inputs)
-        recommended.append(decision.recommended)
-        desired.append(decision.desired)
-        provisioned.append(pool.provisioned)
-        ready.append(pool.ready)
-        low, high = _bounds(decision.steps, spec.rule.minimum, spec.rule.maximum)
-        minimum.append(low)
-        maximum.append(high)
-        queued = queue_after(queued, load, pool.ready, workload.capacity, step.total_seconds())
-        last_demand, last_ready = load, pool.ready
-        if progress is not None and tick % PROGRESS_EVERY == 0:
-            progress(tick, len(demand))
-    if progress is not None:
-        progress(len(demand), len(demand))
-    return Timeline(
-        interval=step.total_seconds(),
-        capacity=settings.capacity,
-        initial=scenario.initial,
-        scale=scale,
-        demand=demand,
-        readings=sensors.readings,
-        recommended=recommended,
-        desired=desired,
-        provisioned=provisioned,
-        ready=ready,
-        metric_failures=failures,
-        startup_ticks=scenario.startup_ticks,
-        minimum=minimum,
-        maximum=maximum,
-    )
+        replay.record(tick, decision, pool.provisioned, pool.ready, pool.ready)
+        last_ready = pool.ready
+    return replay.timeline(startup_ticks=scenario.startup_ticks)
 
 
-def _simulate_ladder(
-    scenario: Scenario,
-    ladder: Ladder,
-    trace: Trace,
-    progress: Callable[[int, int], None] | None,
-) -> Timeline:
-    """The replay loop on a ladder of tiers (README: Simulation, ladders): the daemon's
-    actuator reports the tier in effect, as provisioned and ready, and the change in
-    flight as its operation, so the core holds until the change completes."""
-    settings, spec, step = scenario.settings, scenario.spec, scenario.interval
-    scale = trace_scale(settings, trace)
-    demand = tick_demand(trace, step.total_seconds(), scale)
-    workload = Workload.of(settings)
-    sensors = _Sensors(scenario, workload)
+def _on_ladder(replay: _Replay, scenario: Scenario, ladder: Ladder) -> Timeline:
+    """The replay on a ladder of tiers (README: Simulation, ladders): as the daemon's
+    actuator does, the tier in effect is reported as provisioned and ready and the change
+    in flight as the operation, so the core holds until the change completes."""
     server = LadderServer(ladder, scenario.initial, scenario.change_ticks, scenario.downtime_ticks)
-    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(6))
-    recommended, desired, provisioned, ready, minimum, maximum = columns
     units, serving = array("d"), array("d")
     in_flight: list[str] = []
     not_scaled: list[str] = []
-    state = TargetState()
-    queued = 0.0
-    failures = 0
-    last_demand, last_serving = demand[0], server.serving(0)
-    for tick, load in enumerate(demand):
-        now = settings.start + tick * step
+    last_serving = server.serving(0)
+    for tick in range(len(replay.demand)):
         server.promote(tick)
-        observations = sensors.read(tick, last_demand, last_serving, queued)
         operation = server.in_flight
         capacity = Capacity(server.current, server.current, operation)
-        decision, state = decide(spec, state, capacity, observations, now)
+        decision = replay.decide(tick, capacity, last_serving)
         if decision.changes:
             server.change_to(decision.desired, tick)
-            state = record_applied(spec, state, decision, now)
-        failures += any(report.error is not None for report in decision.inputs)
-        serves = server.serving(tick)
-        recommended.append(decision.recommended)
-        desired.append(decision.desired)
-        provisioned.append(server.asked)
-        ready.append(server.current if serves > 0 else 0)
+        last_serving = server.serving(tick)
+        replay.record(
+            tick, decision, server.asked, server.current if last_serving else 0, last_serving
+        )
         units.append(server.units)
-        serving.append(serves)
+        serving.append(last_serving)
         in_flight.append(operation or "")
         not_scaled.append(decision.not_scaled_reason or "")
-        low, high = _bounds(decision.steps, spec.rule.minimum, spec.rule.maximum)
-        minimum.append(low)
-        maximum.append(high)
-        queued = queue_after(queued, load, serves, workload.capacity, step.total_seconds())
-        last_demand, last_serving = load, serves
-        if progress is not None and tick % PROGRESS_EVERY == 0:
-            progress(tick, len(demand))
-    if progress is not None:
-        progress(len(demand), len(demand))
-    return Timeline(
-        interval=step.total_seconds(),
-        capacity=settings.capacity,
-        initial=scenario.initial,
-        scale=scale,
-        demand=demand,
-        readings=sensors.readings,
-        recommended=recommended,
-        desired=desired,
-        provisioned=provisioned,
-        ready=ready,
-        metric_failures=failures,
-        minimum=minimum,
-        maximum=maximum,
+    return replay.timeline(
         tier_units=tuple(tier.units for tier in ladder.tiers),
         units=units,
         serving=serving,
@@ -303,6 +227,83 @@ def _simulate_ladder(
         not_scaled=tuple(not_scaled),
         change_ticks=scenario.change_ticks,
     )
+
+
+class _Replay:
+    """What every replay loop shares, whatever the capacity model: the demand, the
+    sensors, the core's state, the queue and the columns every timeline has."""
+
+    def __init__(
+        self, scenario: Scenario, trace: Trace, progress: Callable[[int, int], None] | None
+    ) -> None:
+        self._scenario, self._progress = scenario, progress
+        self._spec, self._start, self._step = (
+            scenario.spec,
+            scenario.settings.start,
+            scenario.interval,
+        )
+        self._seconds = scenario.interval.total_seconds()
+        self.scale = trace_scale(scenario.settings, trace)
+        self.demand = tick_demand(trace, self._seconds, self.scale)
+        self._workload = Workload.of(scenario.settings)
+        self._sensors = _Sensors(scenario, self._workload)
+        self._state = TargetState()
+        self._queued = 0.0
+        self._failures = 0
+        self._recommended, self._desired = array("q"), array("q")
+        self._provisioned, self._ready = array("q"), array("q")
+        self._minimum, self._maximum = array("q"), array("q")
+
+    def decide(self, tick: int, capacity: Capacity, last_serving: float) -> Decision:
+        """Measure the last tick (``last_serving`` served it), decide on ``capacity``, and
+        record a change as applied (the simulated actuator accepts every change)."""
+        now = self._start + tick * self._step
+        # the tick before the first: taken to have been in the first one's state
+        last_demand = self.demand[tick - 1 if tick else 0]
+        observations = self._sensors.read(tick, last_demand, last_serving, self._queued)
+        decision, self._state = decide(self._spec, self._state, capacity, observations, now)
+        if decision.changes:
+            self._state = record_applied(self._spec, self._state, decision, now)
+        self._failures += any(report.error is not None for report in decision.inputs)
+        return decision
+
+    def record(
+        self, tick: int, decision: Decision, provisioned: int, ready: int, serving: float
+    ) -> None:
+        """Write the tick's row, and move the queue on by the tick ``serving`` serves."""
+        rule = self._spec.rule
+        low, high = _bounds(decision.steps, rule.minimum, rule.maximum)
+        self._recommended.append(decision.recommended)
+        self._desired.append(decision.desired)
+        self._provisioned.append(provisioned)
+        self._ready.append(ready)
+        self._minimum.append(low)
+        self._maximum.append(high)
+        capacity = self._workload.capacity
+        load = self.demand[tick]
+        self._queued = queue_after(self._queued, load, serving, capacity, self._seconds)
+        if self._progress is not None and tick % PROGRESS_EVERY == 0:
+            self._progress(tick, len(self.demand))
+
+    def timeline(self, **model: Any) -> Timeline:
+        if self._progress is not None:
+            self._progress(len(self.demand), len(self.demand))
+        return Timeline(
+            interval=self._seconds,
+            capacity=self._scenario.settings.capacity,
+            initial=self._scenario.initial,
+            scale=self.scale,
+            demand=self.demand,
+            readings=self._sensors.readings,
+            recommended=self._recommended,
+            desired=self._desired,
+            provisioned=self._provisioned,
+            ready=self._ready,
+            metric_failures=self._failures,
+            minimum=self._minimum,
+            maximum=self._maximum,
+            **model,
+        )
 
 
 def _bounds(steps: Sequence[Reason], minimum: int, maximum: int) -> tuple[int, int]:
