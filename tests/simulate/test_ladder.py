@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import textwrap
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -18,86 +17,87 @@ from scalerd.cli import main
 from scalerd.errors import ConfigError
 from scalerd.simulate.scenario import load_scenario
 
-SERVER = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/shop/providers/"
-    "Microsoft.DBforPostgreSQL/flexibleServers/shop-db"
-)
-CACHE = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/shop/providers/"
-    "Microsoft.Cache/redis/sessions"
-)
+RESOURCES = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/shop/providers"
 
-POSTGRES = f"""\
-    [[sources]]
-    name = "cpu"
-    kind = "replay"
-    values = [50]
-    step = "60s"
 
-    [[actuators]]
-    name = "db"
-    kind = "azure-postgres-flexible"
-    resource_id = "{SERVER}"
-    skus = ["Standard_D2ds_v4", "Standard_D4ds_v4", "Standard_D8ds_v4"]
+def ladder_config(metric: str, actuator: str, rules: str, simulate: str) -> str:
+    """A config with one target on the ladder ``actuator`` describes, reading ``metric``
+    (its source is never read: simulate models it). The cooldowns are shorter than a
+    change, so only the operation in flight keeps the core from moving again."""
+    return f"""\
+[[sources]]
+name = "{metric}"
+kind = "replay"
+values = [50]
+step = "60s"
 
-    [[targets]]
-    name = "db"
-    actuator = "db"
-    interval = "1m"
-    min = 1
-    max = 3
-    # shorter than a change: only the operation in flight keeps the core from moving again
-    cooldown = {{ up = "1m", down = "1m" }}
-    [[targets.threshold]]
-    when = "cpu > 80 avg 3m"
-    action = "+1"
-    [[targets.threshold]]
-    when = "cpu < 20 avg 3m"
-    action = "-1"
-    [targets.simulate]
-    capacity = 1
-    change_time = "CHANGE"
-    restart_downtime = "2m"
-"""
+[[actuators]]
+name = "ladder"
+{actuator}
 
-REDIS = f"""\
-    [[sources]]
-    name = "memory"
-    kind = "replay"
-    values = [50]
-    step = "60s"
-
-    [[actuators]]
-    name = "cache"
-    kind = "azure-redis"
-    resource_id = "{CACHE}"
-    skus = ["Basic C1", "Standard C1", "Standard C3"]
-
-    [[targets]]
-    name = "sessions"
-    actuator = "cache"
-    interval = "1m"
-    min = 1
-    max = 3
-    cooldown = {{ up = "1m", down = "1m" }}
-    [[targets.track]]
-    metric = "memory"
-    type = "utilization"
-    target = 70
-    [targets.simulate]
-    capacity = 1
-    change_time = "3m"
-    restart_downtime = "1m"
+[[targets]]
+name = "{metric}-ladder"
+actuator = "ladder"
+interval = "1m"
+min = 1
+max = 3
+cooldown = {{ up = "1m", down = "1m" }}
+{rules}
+[targets.simulate]
+capacity = 1
+{simulate}
 """
 
 
-def postgres(change_time: str) -> str:
-    return POSTGRES.replace("CHANGE", change_time)
+POSTGRES_SERVER = f"""\
+kind = "azure-postgres-flexible"
+resource_id = "{RESOURCES}/Microsoft.DBforPostgreSQL/flexibleServers/shop-db"
+skus = ["Standard_D2ds_v4", "Standard_D4ds_v4", "Standard_D8ds_v4"]"""
+
+CPU_THRESHOLDS = """\
+[[targets.threshold]]
+when = "cpu > 80 avg 3m"
+action = "+1"
+[[targets.threshold]]
+when = "cpu < 20 avg 3m"
+action = "-1"
+"""
+
+
+def postgres(change_time: str, server: str = POSTGRES_SERVER) -> str:
+    timing = f'change_time = "{change_time}"\nrestart_downtime = "2m"'
+    return ladder_config("cpu", server, CPU_THRESHOLDS, timing)
+
+
+REDIS = ladder_config(
+    "memory",
+    f"""\
+kind = "azure-redis"
+resource_id = "{RESOURCES}/Microsoft.Cache/redis/sessions"
+skus = ["Basic C1", "Standard C1", "Standard C3"]""",
+    """\
+[[targets.track]]
+metric = "memory"
+type = "utilization"
+target = 70""",
+    'change_time = "3m"\nrestart_downtime = "1m"',
+)
+
+# Azure SQL: the database stays online while it scales, and Hyperscale is a one-way door
+SQL = ladder_config(
+    "cpu",
+    f"""\
+kind = "azure-sql"
+resource_id = "{RESOURCES}/Microsoft.Sql/servers/shop/databases/orders"
+objectives = ["GP_Gen5_2", "GP_Gen5_4", "HS_Gen5_8"]""",
+    CPU_THRESHOLDS,
+    'change_time = "10m"',
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
     path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
+    path.write_text(text)
     return path
 
 
@@ -165,6 +165,9 @@ def test_a_postgres_ladder_changes_tier_and_holds_while_each_change_is_in_flight
         serving = [float(rows[tick]["serving_units"]) for tick in range(start, start + 6)]
         before, after = units[effect[start] - 1], units[asked[start] - 1]
         assert serving == [before] * 3 + [0.0, 0.0] + [after]
+    # a reading describes the tick before: after a minute of restart, CPU reads 100
+    after_restart = [now for before, now in pairwise(rows) if before["serving_units"] == "0.0"]
+    assert after_restart and all(float(row["metric"]) == 100.0 for row in after_restart)
     held = [row for row in rows if row["not_scaled"] == "OperationInFlight"]
     # the rules wanted another step while the first was in flight (CPU stays high on the
     # old tier), and the hold, not the 1-minute cooldown, is what kept the tier
@@ -244,14 +247,36 @@ def test_a_redis_ladder_steps_around_the_forbidden_transitions(tmp_path: Path) -
     assert summary["cost_replica_seconds"] == pytest.approx(again["cost_replica_seconds"])
 
 
+def test_an_sql_ladder_never_leaves_hyperscale_and_never_goes_offline(tmp_path: Path) -> None:
+    rows, summary = replay(tmp_path, write(tmp_path, SQL))
+    assert [tier["restarts"] for tier in summary["parameters"]["tiers"]] == [False] * 3
+    asked = [int(row["provisioned"]) for row in rows]
+    reached = asked.index(3)
+    # the quiet hours after the busy ones would take it down, but no move leaves Hyperscale
+    assert asked[reached:] == [3] * (len(rows) - reached)
+    assert any(row["not_scaled"] == "TransitionNotAllowed" for row in rows[reached:])
+    # online while it scales: the old objective serves until the switch, 10 ticks later
+    assert all(float(row["serving_units"]) > 0 for row in rows)
+    assert float(rows[reached + 9]["serving_units"]) == 4.0
+    assert float(rows[reached + 10]["serving_units"]) == 8.0
+
+
+def test_a_compare_of_ladders_writes_no_plot(tmp_path: Path) -> None:
+    first, second = write(tmp_path, postgres("5m")), write(tmp_path, postgres("15m"), "slow.toml")
+    args = ["--config", str(first), "--compare", str(second), "--out", str(tmp_path / "out")]
+    trace = ["--trace", str(generated_trace(tmp_path))]
+    assert main(["simulate", *args, *trace]) == 0
+    assert (tmp_path / "out" / "cpu-ladder-2" / "summary.json").exists()
+    assert not list((tmp_path / "out").rglob("*.png"))
+
+
 def test_the_maintenance_window_still_decides_when_a_change_may_start(tmp_path: Path) -> None:
     # scale-in waits for a half-hour window at 04:00 (the trace starts at midnight and is
     # quiet again from 03:00); scale-out may start at any time
-    windowed = postgres("5m").replace(
-        'skus = ["Standard_D2ds_v4"',
-        'maintenance = [{ cron = "0 4 * * *", duration = "30m" }]\n'
-        'maintenance_applies_to = ["down"]\n'
-        'skus = ["Standard_D2ds_v4"',
+    windowed = postgres(
+        "5m",
+        POSTGRES_SERVER + '\nmaintenance = [{ cron = "0 4 * * *", duration = "30m" }]'
+        '\nmaintenance_applies_to = ["down"]',
     )
     rows, _ = replay(tmp_path, write(tmp_path, windowed))
     asked = [int(row["provisioned"]) for row in rows]
