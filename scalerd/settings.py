@@ -187,6 +187,8 @@ class AzureSettings(Section):
     logs_endpoint: str = "https://api.loganalytics.io"
     # appended to a Service Bus namespace given by its short name
     servicebus_suffix: str = "servicebus.windows.net"
+    # appended to a storage account given by its short name, for its queue endpoint
+    storage_queue_suffix: str = "queue.core.windows.net"
     # a user-assigned managed identity's client id; unset = DefaultAzureCredential's choice
     managed_identity_client_id: str | None = None
     # a CA bundle to trust (private endpoints behind TLS inspection; local fakes)

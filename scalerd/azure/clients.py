@@ -39,6 +39,7 @@ from azure.mgmt.sql.aio import SqlManagementClient
 from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
+from azure.storage.queue.aio import QueueClient
 
 from ..clock import Clock, SystemClock
 from ..settings import AzureSettings
@@ -242,6 +243,30 @@ class AzureClients:
         if "." in namespace or ":" in namespace:
             return namespace
         return f"{namespace}.{self.settings.servicebus_suffix}"
+
+    def storage_queue(self, account: str, queue: str) -> QueueClient:
+        """One queue of a storage account, by the account's short name or its host."""
+        host = self.storage_queue_host(account)
+        settings = self.settings
+        options: dict[str, Any] = {
+            # the storage SDK has its own retry policy, which retries a 503 (Storage's
+            # throttling) too, and would wait out its Retry-After inside the call: none,
+            # so throttling stays scalerd's (a transient failure is the next read's)
+            "retry_total": 0,
+            "read_timeout": settings.read_timeout.total_seconds(),
+        }
+        if settings.ca_bundle is not None:
+            options["connection_verify"] = settings.ca_bundle
+        return self._cached(
+            ("storage-queue", f"{host}/{queue}"),
+            lambda: QueueClient(f"https://{host}", queue, credential=self._credential, **options),
+        )
+
+    def storage_queue_host(self, account: str) -> str:
+        """``orders`` → ``orders.queue.core.windows.net``; a name with a dot or port is kept."""
+        if "." in account or ":" in account:
+            return account
+        return f"{account}.{self.settings.storage_queue_suffix}"
 
     async def aclose(self) -> None:
         """Close every client built, then the credential if it is ours."""

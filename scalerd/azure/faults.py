@@ -58,7 +58,11 @@ class Fault:
         if isinstance(error, HttpResponseError):
             status = error.status_code
             body = error.error
-            code = (body.code if body is not None else None) or _code_for(error)
+            code = (
+                (body.code if body is not None else None)
+                or _storage_code(error)
+                or _code_for(error)
+            )
             text = (body.message if body is not None else None) or error.message or error.reason
             # every transport's response has headers; azure-core's common type does not say so
             headers: Mapping[str, str] = getattr(error.response, "headers", None) or {}
@@ -97,6 +101,13 @@ def error_for(
     if retry_after is not None:
         return Throttled(message, retry_after, fault.code)
     return ActuatorError(message, fault.code)
+
+
+def _storage_code(error: HttpResponseError) -> str | None:
+    """The storage SDKs keep the ``x-ms-error-code`` as ``error_code`` (an enum member
+    for codes they know, the header's text otherwise), not in an OData body."""
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code)) if code else None
 
 
 def _code_for(error: HttpResponseError) -> str:

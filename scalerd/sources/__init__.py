@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..plugins import Registry, Source
 from . import (
     azure_monitor,
+    azure_storage_queue,
     http_json,
     log_analytics,
     prometheus,
@@ -24,6 +25,7 @@ SOURCES: Registry[Source] = Registry(
     "source",
     [
         azure_monitor.PLUGIN,
+        azure_storage_queue.PLUGIN,
         http_json.PLUGIN,
         log_analytics.PLUGIN,
         prometheus.PLUGIN,

@@ -3,7 +3,7 @@
 How tests reach it
 ==================
 ``FakeAzure.running()`` starts one aiohttp server per service on a free ``127.0.0.1``
-port; all four share one in-memory state:
+port; all five share one in-memory state:
 
 * ``arm`` (``fake.arm_url``): Container Apps, PostgreSQL flexible servers, SQL databases,
   Redis caches, and their long-running operations.
@@ -11,6 +11,8 @@ port; all four share one in-memory state:
 * ``logs`` (``fake.logs_url``): ``POST /v1/workspaces/{workspace}/query``.
 * ``servicebus`` (``fake.servicebus_namespace``): ``GET /{queue}`` and
   ``GET /{topic}/subscriptions/{sub}``, in Atom XML.
+* ``queue`` (``fake.storage_queue_account``): Storage Queue's ``GET /{queue}?comp=metadata``,
+  answered with the ``x-ms-approximate-messages-count`` header (``set_storage_queue``).
 
 The servers speak TLS with a throwaway self-signed certificate for ``IP:127.0.0.1``,
 generated at start-up with ``cryptography``; ``fake.ca_path`` is its PEM. The real async
@@ -103,7 +105,7 @@ __all__ = [
     "Service",
 ]
 
-Service = Literal["arm", "metrics", "logs", "servicebus"]
+Service = Literal["arm", "metrics", "logs", "servicebus", "queue"]
 LroStyle = Literal["azure-async-operation", "location", "provisioning-state", "sync"]
 Json = dict[str, Any]
 MetricPoint = tuple[dt.datetime, float | None]
@@ -320,7 +322,7 @@ _DEFAULT_ERROR_CODES = {
 
 
 class FakeAzure:
-    """In-memory Azure behind four TLS servers. Start it with ``FakeAzure.running()``::
+    """In-memory Azure behind five TLS servers. Start it with ``FakeAzure.running()``::
 
         async with FakeAzure.running() as fake:
             app_id = fake.add_container_app(sub, "rg", "web", min_replicas=1, max_replicas=5)
@@ -349,6 +351,7 @@ class FakeAzure:
         self._metrics: dict[tuple[str, str], dict[tuple[str, str] | None, _Series]] = {}
         self._log_answers: dict[tuple[str, str], tuple[int, Json]] = {}
         self._queues: dict[str, _MessageCounts] = {}
+        self._storage_queues: dict[str, int] = {}
         self._topic_subscriptions: dict[tuple[str, str], _MessageCounts] = {}
         self._faults: list[Fault] = []
         self._errors: list[Exception] = []
@@ -361,7 +364,7 @@ class FakeAzure:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(cls) -> AsyncIterator[FakeAzure]:
-        """Start the four servers, yield the fake, stop them.
+        """Start the five servers, yield the fake, stop them.
 
         Raises ``FakeAzureError`` on exit if any request hit an error inside the fake.
         """
@@ -385,6 +388,7 @@ class FakeAzure:
             "metrics": self._metrics_batch,
             "logs": self._logs_query,
             "servicebus": self._servicebus,
+            "queue": self._storage_queue,
         }
         for service, handler in handlers.items():
             app = web.Application(middlewares=[self._middleware(service)])
@@ -419,6 +423,15 @@ class FakeAzure:
     def servicebus_namespace(self) -> str:
         """``fully_qualified_namespace`` for ``ServiceBusAdministrationClient``."""
         return f"127.0.0.1:{self._ports['servicebus']}"
+
+    @property
+    def storage_queue_account(self) -> str:
+        """The storage account's host, for ``https://{host}`` as the queue's account URL."""
+        return f"127.0.0.1:{self._ports['queue']}"
+
+    def set_storage_queue(self, queue: str, approximate_messages: int) -> None:
+        """Create (or refill) a storage queue holding about ``approximate_messages``."""
+        self._storage_queues[queue] = approximate_messages
 
     # ------------------------------------------------------------------ ARM resources
 
@@ -1165,6 +1178,25 @@ class FakeAzure:
             text=entry, headers={"Content-Type": "application/atom+xml;type=entry;charset=utf-8"}
         )
 
+    # ------------------------------------------------------------------ Storage Queue
+
+    async def _storage_queue(self, request: web.Request) -> web.StreamResponse:
+        # an IP-style account URL: the path is /{queue}
+        queue = request.path.strip("/")
+        if request.method != "GET" or request.query.get("comp") != "metadata":
+            return _storage_error(400, "UnsupportedQueryParameter", "The fake reads metadata only.")
+        count = self._storage_queues.get(queue)
+        if count is None:
+            return _storage_error(404, "QueueNotFound", "The specified queue does not exist.")
+        return web.Response(
+            headers={
+                "x-ms-approximate-messages-count": str(count),
+                "x-ms-request-id": str(uuid.uuid4()),
+                "x-ms-version": request.headers.get("x-ms-version", "2018-03-28"),
+                "Content-Length": "0",
+            }
+        )
+
 
 # ---------------------------------------------------------------------- wire examples
 
@@ -1307,7 +1339,24 @@ def _servicebus_error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=xml, content_type="application/xml")
 
 
+def _storage_error(status: int, code: str, message: str) -> web.Response:
+    request_id = uuid.uuid4()
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?><Error>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}\n"
+        f"RequestId:{request_id}\nTime:{_iso(_now())}</Message></Error>"
+    )
+    return web.Response(
+        status=status,
+        text=xml,
+        content_type="application/xml",
+        headers={"x-ms-error-code": code, "x-ms-request-id": str(request_id)},
+    )
+
+
 def _error_response(service: Service, status: int, error: ArmError) -> web.Response:
+    if service == "queue":
+        return _storage_error(status, error.code, error.message)
     if service == "servicebus":
         return _servicebus_error(status, error.message)
     if service == "metrics":
