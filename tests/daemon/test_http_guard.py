@@ -19,6 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from scalerd.daemon.app import Daemon
+from scalerd.errors import StartupError
+
 from .build import SCALERD, audit_records, replay_target, running, write_config
 from .conftest import REDIS_PASSWORD
 
@@ -39,28 +42,27 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
 @pytest.mark.parametrize(
     ("token", "message"),
     [
-        pytest.param("", "T_CONTROL_TOKEN, which is not set", id="empty"),
+        pytest.param(None, "T_CONTROL_TOKEN, which is not set", id="unset"),
         pytest.param("short-token", "11 characters long; it needs at least 16", id="short"),
+        pytest.param(" " * 15, "15 characters long", id="blank"),
     ],
 )
-def test_an_empty_or_short_token_is_a_start_up_error(
-    tmp_path: Path, token: str, message: str, monkeypatch: pytest.MonkeyPatch
+async def test_an_unset_or_short_token_stops_the_daemon_before_it_listens(
+    tmp_path: Path, token: str | None, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("T_CONTROL_TOKEN", token)
-    if not token:
-        monkeypatch.delenv("T_CONTROL_TOKEN")
-    done = subprocess.run(
-        [*SCALERD, "run", "--config", str(_config(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert message in done.stderr.splitlines()[-1]
-    assert "Traceback" not in done.stderr
+    if token is None:
+        monkeypatch.delenv("T_CONTROL_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("T_CONTROL_TOKEN", token)
+    async with Daemon(_config(tmp_path)) as daemon:
+        with pytest.raises(StartupError, match=message):
+            await daemon.serve()
+        assert daemon.listening_on is None
 
 
-def test_the_empty_variable_is_refused_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_empty_variable_is_a_start_up_error_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Present but empty: it used to switch authentication off (compare_digest("", ""))."""
     monkeypatch.setenv("T_CONTROL_TOKEN", "")
     done = subprocess.run(
@@ -69,7 +71,11 @@ def test_the_empty_variable_is_refused_too(tmp_path: Path, monkeypatch: pytest.M
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and "0 characters long" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "scalerd run: the control token in T_CONTROL_TOKEN is 0 characters long; "
+        "it needs at least 16"
+    )
 
 
 @pytest.fixture
