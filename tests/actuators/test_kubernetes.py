@@ -5,6 +5,7 @@ sends, the errors it turns the API server's answers into, and the HPA it will no
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,6 +275,23 @@ async def test_outside_a_cluster_in_cluster_auth_says_so(
 
     with pytest.raises(ActuatorError, match="cannot load the in-cluster configuration"):
         await web.current()
+
+
+async def test_an_api_server_that_does_not_answer_is_unreachable(
+    kube: FakeKubernetes, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = tmp_path / "kubeconfig"
+    nowhere.write_text(kube.kubeconfig_text().replace(kube.base_url, f"http://127.0.0.1:{port}"))
+    web = build(kube, kubeconfig=str(nowhere))
+    try:
+        with pytest.raises(ActuatorError, match="the API server did not answer") as raised:
+            await web.current()
+    finally:
+        await web.aclose()
+    assert raised.value.code == "Unreachable"
 
 
 # ---------------------------------------------------------------------- one tick

@@ -5,9 +5,10 @@
 token the server checks: ``kubernetes_asyncio`` reaches it exactly as it reaches a real
 cluster from a kubeconfig. What it serves, as the API server does:
 
-* ``GET`` and ``PATCH`` (``application/merge-patch+json`` only; anything else is 415)
-  ``/apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}/{name}/scale``: an
-  ``autoscaling/v1`` ``Scale``. A PATCH may change ``spec.replicas`` only (422 otherwise);
+* ``GET`` and ``PATCH`` ``/apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}/{name}/scale``:
+  an ``autoscaling/v1`` ``Scale``. The fake takes ``application/merge-patch+json`` only
+  (415 otherwise, so a test sees which kind of patch was sent; the API server takes JSON
+  and strategic merge patches too). A PATCH may change ``spec.replicas`` only (422 otherwise);
   the workload's ``status.replicas`` then follows at once, its ``readyReplicas`` does
   not (tests move it with ``set_ready``);
 * ``GET /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}/{name}``: the workload,
