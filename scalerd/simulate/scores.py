@@ -14,6 +14,9 @@ Nothing here looks at decisions or at the model's insides: a score is a sum over
 * under-provisioned seconds — ticks with demand > ready x capacity, and the work that
   ready capacity left unserved (also as a fraction of all the work demanded, which
   compares across capacity models);
+* on a ladder of tiers, each of these is in units rather than replicas: cost is the
+  billed tier's units, the need the smallest tier's whose units serve the demand, the
+  oracle looks one change time ahead, and short is what the serving units leave;
 * scale actions — ticks at which provisioned capacity changed; reversals — actions in the
   other direction from the previous one, at most :data:`REVERSAL_WINDOW` seconds after it
   (flaps).
@@ -117,8 +120,8 @@ def ladder_oracle(
 ) -> list[float]:
     """The clairvoyant's units per tick on a ladder: the smallest tier that serves the
     largest demand of ticks ``t`` to ``t + change_ticks + 1``, as :func:`oracle` with the
-    change time for the startup. It pays no restart and ignores the allowed-transition
-    graph, so it is a bound no scaler on the ladder beats."""
+    change time for the startup: the clairvoyant knows demand one change and one tick
+    ahead. It pays no restart and ignores the allowed-transition graph."""
     peaks = _peaks_ahead(demand, change_ticks + 1)
     return [tier_need(peak, capacity, tier_units) for peak in peaks]
 

@@ -261,6 +261,15 @@ def test_an_sql_ladder_never_leaves_hyperscale_and_never_goes_offline(tmp_path: 
     assert float(rows[reached + 10]["serving_units"]) == 8.0
 
 
+def test_a_ladder_target_keeps_the_ladder_default_cooldowns(tmp_path: Path) -> None:
+    # without a cooldown of its own, a ladder target waits 15m after a scale-out
+    config = REDIS.replace('cooldown = { up = "1m", down = "1m" }\n', "")
+    rows, _ = replay(tmp_path, write(tmp_path, config))
+    asked = [int(row["provisioned"]) for row in rows]
+    assert asked.index(2) == 0 and asked.index(3) == 15
+    assert {row["not_scaled"] for row in rows[3:15]} == {"CooldownActive"}
+
+
 def test_a_compare_of_ladders_writes_no_plot(tmp_path: Path) -> None:
     first, second = write(tmp_path, postgres("5m")), write(tmp_path, postgres("15m"), "slow.toml")
     args = ["--config", str(first), "--compare", str(second), "--out", str(tmp_path / "out")]
