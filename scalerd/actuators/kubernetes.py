@@ -25,7 +25,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 from kubernetes_asyncio import client as kube
@@ -133,7 +133,7 @@ class KubernetesScale:
             await self._client.close()
             self._client = None
 
-    async def _read_scale(self) -> Any:
+    async def _read_scale(self) -> kube.V1Scale:
         async with self._calling("reading the scale of"):
             apps = kube.AppsV1Api(await self._api())
             read = (
