@@ -11,6 +11,7 @@ policy's threshold). A metric whose read failed has no value until it is read ag
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -115,16 +116,18 @@ class DaemonMetrics:
         )
         # the label sets exported per target, so a removed target leaves none behind
         self._series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+        # labelled children by (family, labels)
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def observe(self, record: AuditRecord, rule: Rule | None = None) -> None:
         reason = record.not_scaled_reason or ("error" if record.error else "none")
-        self.decisions.labels(record.target, record.action, reason).inc()
-        self.tick_duration.labels(record.target).observe(record.duration_ms / 1000)
+        self._child(self.decisions, record.target, record.action, reason).inc()
+        self._child(self.tick_duration, record.target).observe(record.duration_ms / 1000)
         if record.current is not None:
-            self.current.labels(record.target).set(record.current["provisioned"])
-            self.ready.labels(record.target).set(record.current["ready"])
+            self._child(self.current, record.target).set(record.current["provisioned"])
+            self._child(self.ready, record.target).set(record.current["ready"])
         if record.desired is not None:
-            self.desired.labels(record.target).set(record.desired)
+            self._child(self.desired, record.target).set(record.desired)
         target = record.target
         for report in record.inputs:
             labels = (target, str(report["metric"]))
@@ -136,30 +139,41 @@ class DaemonMetrics:
             for metric, label, value in _rule_targets(rule):
                 self._set(target, self.metric_target, (target, metric, label), value)
         if any(report["error"] for report in record.inputs):
-            self.failures.labels(target, "metric").inc()
+            self._child(self.failures, target, "metric").inc()
         if record.action == "failed":
-            self.failures.labels(target, "action").inc()
+            self._child(self.failures, target, "action").inc()
         if record.action == "scaled" and record.current is not None and record.desired is not None:
             before = record.current["provisioned"]
             if record.desired != before:
                 direction = "up" if record.desired > before else "down"
-                self.actions.labels(target, direction).inc()
+                self._child(self.actions, target, direction).inc()
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        """``family.labels(*labels)``, looked up once: at 10,000 targets the lookup (label
+        validation, a lock) costs more than the update it is for."""
+        child = self._children.get((family, labels))
+        if child is None:
+            child = self._children[family, labels] = family.labels(*labels)
+        return child
 
     def _set(self, target: str, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
-        gauge.labels(*labels).set(value)
+        self._child(gauge, *labels).set(value)
         self._series.setdefault(target, set()).add((gauge, labels))
 
     def _remove(self, target: str, gauge: Gauge, labels: tuple[str, ...]) -> None:
         if (gauge, labels) in self._series.get(target, set()):
             gauge.remove(*labels)
+            self._children.pop((gauge, labels), None)
             self._series[target].discard((gauge, labels))
 
     def forget(self, target: str) -> None:
         """Drop the gauges of a target removed by a reload."""
         for gauge in (self.current, self.ready, self.desired):
+            self._children.pop((gauge, (target,)), None)
             with contextlib.suppress(KeyError):
                 gauge.remove(target)
         for gauge, labels in self._series.pop(target, set()):
+            self._children.pop((gauge, labels), None)
             gauge.remove(*labels)
 
     def render(self) -> bytes:
