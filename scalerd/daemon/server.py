@@ -51,7 +51,8 @@ MAX_LIMIT = 1000
 
 # the shortest control token accepted (a shorter one is guessable)
 MIN_CONTROL_TOKEN = 16
-# no control needs more: a larger body is refused before it is parsed
+# no control needs more: a larger body is refused before it is parsed (the app keeps
+# aiohttp's 1 MiB for everything else: an Event Grid batch may be that large)
 MAX_BODY = 64 * 1024
 # the largest capacity an override may ask for (the config's own bound on capacities)
 MAX_OVERRIDE = 100_000
@@ -77,7 +78,7 @@ async def _reads_need_token(request: web.Request, handler: Any) -> web.StreamRes
 
 
 def build_app(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_reads_need_token], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_reads_need_token])
     app[DAEMON] = daemon
     app.add_routes(
         [
@@ -195,12 +196,19 @@ async def _controls(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in daemon.runtimes:
         return _problem(404, f"no target named {name!r}")
+    too_large = _problem(413, f"the body must be at most {MAX_BODY} bytes")
+    if (request.content_length or 0) > MAX_BODY:
+        return too_large
     try:
-        body = json.loads(await request.read())
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return too_large
+    if len(raw) > MAX_BODY:
+        return too_large
+    try:
+        body = json.loads(raw)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         return _problem(400, "the body must be a JSON object")
-    except web.HTTPRequestEntityTooLarge:
-        return _problem(413, f"the body must be at most {MAX_BODY} bytes")
     try:
         current = daemon.runtimes[name].stored.state.controls
         controls = _parse_controls(body, daemon.clock.now(), current)
