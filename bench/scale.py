@@ -49,7 +49,7 @@ from config_load import generate  # noqa: E402
 from scalerd.clock import ManualClock  # noqa: E402
 from scalerd.config import load_config  # noqa: E402
 from scalerd.core import Capacity, Observation, decide  # noqa: E402
-from scalerd.daemon.app import Daemon  # noqa: E402
+from scalerd.daemon.app import Daemon, freeze_what_lives_long  # noqa: E402
 from scalerd.logs import configure_logging  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -73,6 +73,7 @@ def measure_size(size: int, folder: Path, synchronous: str, profile: int) -> dic
 async def _passes(path: Path, config: Any, load_s: float, profile: int) -> dict[str, Any]:
     clock = ManualClock(T0)
     async with Daemon(path, clock=clock, config=config, listen="127.0.0.1:0") as daemon:
+        freeze_what_lives_long()  # as `scalerd run` does
         runtimes = list(daemon.runtimes.values())
         capacities = {runtime.name: await runtime.actuator.current() for runtime in runtimes}
         # warm the windows through the core alone (the full pass is what is slow today)

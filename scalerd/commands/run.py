@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..audit import render_table
     from ..core.durations import format_duration
-    from ..daemon.app import Daemon
+    from ..daemon.app import Daemon, freeze_what_lives_long
     from ..logs import configure_logging
 
     config = load_or_report(args.config)
@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
             listen=args.listen,
             instance=args.instance,
         ) as daemon:
+            freeze_what_lives_long()
             if not args.once:
                 await daemon.serve()
                 return 0
