@@ -52,7 +52,7 @@ from .state import (
 )
 from .state_codec import FORMAT, encode_state, encode_time
 
-__all__ = ["SqliteStateStore"]
+__all__ = ["SqliteStateStore", "encode_row"]
 
 log = structlog.get_logger("scalerd")
 
