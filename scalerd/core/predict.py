@@ -20,6 +20,7 @@ parameter and the history lives in the :class:`~scalerd.core.model.TargetState`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,9 +86,24 @@ def _buckets_kept(spec: Predict) -> int:
 
 
 def forecast(history: DemandHistory, now: datetime, spec: Predict) -> Forecast | None:
-    """The demand expected over ``[now, now + lead]``, or ``None`` with no history for it."""
-    season = spec.season // spec.bucket
+    """The demand expected over ``[now, now + lead]``, or ``None`` with no history for it.
+
+    It reads only buckets before the current one, so it is the same for every evaluation
+    within a bucket: it is computed once per bucket (a memo of the buckets it reads, not a
+    state, so the result is exactly what computing it anew would give)."""
     start, end = bucket_of(now, spec), bucket_of(now + spec.lead, spec)
+    if end - spec.season // spec.bucket >= start:  # a lead of a season reads this bucket too
+        return _forecast(history.peaks, history.first, start, end, spec)
+    past = history.peaks[: max(0, start - history.first)]
+    return _forecast(past, history.first, start, end, spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _forecast(
+    peaks: tuple[float | None, ...], first: int, start: int, end: int, spec: Predict
+) -> Forecast | None:
+    history = DemandHistory(first, peaks)
+    season = spec.season // spec.bucket
 
     def peak(index: int) -> float | None:
         offset = index - history.first
