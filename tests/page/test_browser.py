@@ -312,7 +312,8 @@ def test_with_redis_stopped_the_page_says_so_and_shows_no_error(
     config = write_config(tmp_path, BODY, header=header)
     with running(config) as child:
         url = child.url
-        _until(lambda: "data-target" in httpx.get(url + "/", timeout=5).text)
+        # both targets have decided once (their cards link their last decision)
+        _until(lambda: httpx.get(url + "/", timeout=5).text.count('<p class="why"><a ') == 2)
         _open(browser, url + "/")
         assert not browser.find_elements("css selector", ".notice")
         decision = browser.find_element("css selector", ".why a").get_attribute("href")
