@@ -98,7 +98,8 @@ def forecast(history: DemandHistory, now: datetime, spec: Predict) -> Forecast |
     return _forecast(past, history.first, start, end, spec)
 
 
-@functools.lru_cache(maxsize=4096)
+# a bucket's forecast, per target: small, as each entry holds the history it was made of
+@functools.lru_cache(maxsize=256)
 def _forecast(
     peaks: tuple[float | None, ...], first: int, start: int, end: int, spec: Predict
 ) -> Forecast | None:
