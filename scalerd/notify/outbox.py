@@ -163,6 +163,12 @@ class Notifier:
         if self._offered:
             self._wake.set()
 
+    def backlog(self) -> int:
+        """Notices offered or stored and not yet delivered nor given up: 0 once everything
+        offered so far has reached its receiver."""
+        pending = sum(n for (_, state), n in self._outbox.counts().items() if state == "pending")
+        return len(self._offered) + pending
+
     def watch(self, sink: AuditSink) -> AuditSink:
         """``sink``, telling this notifier of every record it receives."""
         return _Watched(sink, self)
