@@ -578,7 +578,7 @@ class _Loader:
                     index, part, uses, sources, actuators, calendar, names, claimed, build=False
                 )
                 continue
-            used = config.metric_uses()
+            used = {**config.metric_uses(), **config.alert_uses()}
             target = self._bind(index, config, used, sources, actuators, calendar, names, claimed)
             shadow = self._shadow(index, config, target[0]) if target and config.shadow else None
             if target is not None and simulate is not None:
@@ -941,11 +941,12 @@ def _bounds_problems(part: Rule) -> list[tuple[str, str]]:
 def _written_metric_uses(merged: Mapping[str, Any]) -> dict[str, KeyPath]:
     """``Rule.metric_uses`` of an invalid entry: every metric its rules name, valid or not."""
     uses: dict[str, KeyPath] = {}
-    for section, key in (("track", "metric"), ("threshold", "when"), ("step", "metric")):
+    sections = (("track", "metric"), ("threshold", "when"), ("step", "metric"), ("alert", "when"))
+    for section, key in sections:
         entries = merged.get(section)
         for index, entry in enumerate(entries if isinstance(entries, list) else ()):
             value = entry.get(key) if isinstance(entry, dict) else None
-            if section == "threshold" and isinstance(value, str):
+            if section in ("threshold", "alert") and isinstance(value, str):
                 try:
                     value = Condition.model_validate(value).metric
                 except ValidationError:

@@ -62,6 +62,8 @@ def describe_rule(rule: Rule, *, on_ladder: bool = False) -> Iterator[str]:
         )
     for threshold in rule.threshold:
         yield f"  threshold: when {threshold.when} then {threshold.action} (cooldown {format_duration(threshold.cooldown)})"
+    for alert in rule.alert:
+        yield f"  alert: when {alert.when} (notified, never acted on)"
     for policy in rule.step:
         steps = ", ".join(
             f"[{'-inf' if s.lower is None else f'{s.lower:g}'}, {'+inf' if s.upper is None else f'{s.upper:g}'}) {s.adjust:+g}"

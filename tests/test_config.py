@@ -132,7 +132,7 @@ def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
     line = text.splitlines().index("maxx = 30") + 1
     assert _problems(_write(tmp_path, text)) == [
         f"{tmp_path}/config.toml:{line}: targets[0].maxx: unknown key; did you mean 'max'? (allowed: "
-        "actuator, behavior, cooldown, default, drain, fallback, flapping_protection, "
+        "actuator, alert, behavior, cooldown, default, drain, fallback, flapping_protection, "
         "idle_before_zero, interval, max, metrics, min, min_event_gap, name, override, pause, "
         "predict, rules, schedule, shadow, step, threshold, tolerance, track)"
     ]
@@ -154,6 +154,32 @@ def test_undefined_source_names_the_target(tmp_path: Path) -> None:
         f"{tmp_path}/config.toml:{line}: targets[0].track[0].metric: target 'web-api' reads metric "
         "'cpu-typo' from source 'cpu-typo', which is not defined (sources: cpu, orders-queue)"
     ]
+
+
+def test_an_alert_reads_its_own_source(tmp_path: Path) -> None:
+    # the alert belongs to the last target (jobs): bind it there
+    text = VALID + '\n[[targets.alert]]\nwhen = "lag > 1 max 5m"\n'
+    text = text.replace(
+        'metrics = { queue = "orders-queue" }', 'metrics = { queue = "orders-queue", lag = "cpu" }'
+    )
+    jobs = _load(_write(tmp_path, text)).targets[1]
+    assert jobs.spec.metrics["lag"].source == "cpu"
+    assert jobs.sources["lag"].name == "cpu"
+    assert jobs.spec.rule.metric_names() == ("queue",)  # no scaling rule reads it
+
+
+def test_an_alert_with_no_source_or_a_bad_condition_names_its_key(tmp_path: Path) -> None:
+    text = VALID + '\n[[targets.alert]]\nwhen = "lag > 1 max 5m"\n'
+    line = len(text.splitlines())
+    assert _problems(_write(tmp_path, text)) == [
+        f"{tmp_path}/config.toml:{line}: targets[1].alert[0].when: target 'jobs' reads metric "
+        "'lag' from source 'lag', which is not defined (sources: cpu, orders-queue)"
+    ]
+    text = VALID + '\n[[targets.alert]]\nwhen = "lag > one"\n'
+    (problem,) = _problems(_write(tmp_path, text))
+    assert problem.startswith(
+        f"{tmp_path}/config.toml:{line}: targets[1].alert[0].when: cannot read"
+    )
 
 
 def test_deep_key_path_and_value(tmp_path: Path) -> None:

@@ -275,7 +275,7 @@ class RuleReport:
     """One rule's verdict: did it fire, and which capacity did it propose."""
 
     rule: str
-    kind: Literal["track", "threshold", "step", "drain"]
+    kind: Literal["track", "threshold", "step", "drain", "alert"]
     fired: bool
     proposed: int | None
     detail: str

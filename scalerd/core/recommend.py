@@ -260,8 +260,29 @@ def evaluate(
     failed = tuple(
         sorted({report.metric for report in reader.reports.values() if report.error is not None})
     )
+    inputs = tuple(reader.reports.values())
+    # alerts after everything that decides: what they read never counts as a failure
+    # that holds a scale-in. One whose metric has no source here (a replay that does not
+    # model it) is left out.
+    for alert in rule.alert:
+        condition = alert.when
+        if condition.metric not in metrics:
+            continue
+        read = reader.read(condition.metric, condition.aggregation, condition.window)
+        if read.value is None:
+            reports.append(
+                RuleReport(alert.label, "alert", False, None, f"metric failed: {read.error}")
+            )
+            continue
+        holds = condition.holds(read.value)
+        verdict = "holds" if holds else "does not hold"
+        reports.append(
+            RuleReport(
+                alert.label, "alert", holds, None, f"{condition.metric}={read.value:g}: {verdict}"
+            )
+        )
     return Evaluation(
-        inputs=tuple(reader.reports.values()),
+        inputs=inputs,
         rules=tuple(reports),
         proposals=tuple(proposals),
         failed=failed,

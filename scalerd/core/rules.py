@@ -382,6 +382,21 @@ class ThresholdRule(Spec):
         return (self.direction or self._implied_direction()) == "out"
 
 
+class Alert(Spec):
+    """A condition on a metric that scales nothing and is told to people: while it holds,
+    the rules' report says so, and a ``[[notify]]`` sink that wants ``alert`` hears of it
+    once each time it begins to hold (e.g. replication lag above 1 s)."""
+
+    # a label for the audit and the notice (default: the condition)
+    name: str | None = None
+    # the condition, as a threshold rule writes it: "replication lag > 1 max 5m"
+    when: Condition
+
+    @cached_property
+    def label(self) -> str:
+        return self.name or str(self.when)
+
+
 # --- AWS step scaling -------------------------------------------------------------------
 
 
@@ -801,6 +816,8 @@ class Rule(Spec):
     override: Override | None = None
     # a predictive floor from the target's own history (see [predict])
     predict: Predict | None = None
+    # conditions told to people, never acted on: [[alert]] when = "replication lag > 1 max 5m"
+    alert: tuple[Alert, ...] = ()
 
     @field_validator("interval")
     @classmethod
@@ -870,11 +887,22 @@ class Rule(Spec):
     def metric_names(self) -> tuple[str, ...]:
         return tuple(self.metric_uses())
 
+    def alert_uses(self) -> dict[str, tuple[str | int, ...]]:
+        """Every metric an ``[[alert]]`` reads and no scaling rule does, with its key path.
+        They are read like the others, but a failure of one never holds a scale-in."""
+        scaling = self.metric_uses()
+        uses: dict[str, tuple[str | int, ...]] = {}
+        for index, alert in enumerate(self.alert):
+            if alert.when.metric not in scaling:
+                uses.setdefault(alert.when.metric, ("alert", index, "when"))
+        return uses
+
     def longest_window(self) -> timedelta:
         windows = [track.window for track in self.track]
         windows += [threshold.when.window for threshold in self.threshold]
         windows += [step.window for step in self.step]
         windows += [drain.window for drain in self.drain]
+        windows += [alert.when.window for alert in self.alert]
         return max(windows, default=timedelta(0))
 
 

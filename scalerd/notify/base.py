@@ -23,6 +23,7 @@ What = Literal[
     "fallback",
     "restart_started",
     "restart_finished",
+    "alert",
 ]
 WHAT: tuple[What, ...] = (
     "scaled",
@@ -33,6 +34,7 @@ WHAT: tuple[What, ...] = (
     "fallback",
     "restart_started",
     "restart_finished",
+    "alert",
 )
 
 

@@ -2,7 +2,8 @@
 
 Each kind of notice is sent when its condition begins, not on every record while it lasts:
 "at max while the rules want more" once until the target leaves max, "metric failure"
-once when the failures in a row pass the threshold, and so on.
+once when the failures in a row pass the threshold, an ``[[alert]]`` once each time its
+condition begins to hold (a reading that fails neither begins nor ends it), and so on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TargetWatch:
     failures: int = 0
     fallback: bool = False
     restarting: str | None = None  # the record that started a restarting change
+    alerting: set[str] = field(default_factory=set)  # the [[alert]]s holding now
 
 
 def notices_for(
@@ -123,6 +125,23 @@ def notices_for(
         if fallback and not watch.fallback:
             notice("fallback", f"{target}: fallback engaged", why)
         watch.fallback = fallback
+    for report in record.rules:
+        if report.get("kind") != "alert" or str(report.get("detail", "")).startswith(
+            "metric failed"
+        ):
+            continue
+        name = str(report.get("rule"))
+        if not report.get("fired"):
+            watch.alerting.discard(name)
+        elif name not in watch.alerting:
+            watch.alerting.add(name)
+            notice(
+                "alert",
+                f"{target}: {name}",
+                str(report.get("detail", "")),
+                key=f"{target}:alert:{name}:{record.id}",
+                alert=name,
+            )
     if record.restarts and record.action == "scaled" and decided:
         watch.restarting = record.id
         notice(

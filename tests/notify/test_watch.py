@@ -93,3 +93,24 @@ def test_a_restarting_change_before_and_after() -> None:
         operation="op-1",
     )
     assert _whats([started, ended]) == ["scaled", "restart_started", "restart_finished"]
+
+
+def _alerting(n: int, fired: bool, detail: str = "lag=1.5: holds") -> AuditRecord:
+    report = {"rule": "lag", "kind": "alert", "fired": fired, "proposed": None, "detail": detail}
+    return _record(n, rules=(report,))
+
+
+def test_an_alert_once_each_time_it_begins_to_hold() -> None:
+    records = [
+        _alerting(0, False, "lag=0.2: does not hold"),
+        _alerting(1, True),
+        _alerting(2, True),
+        _alerting(3, False, "lag=0.3: does not hold"),
+        _alerting(4, True),
+    ]
+    assert _whats(records) == ["alert", "alert"]
+
+
+def test_a_failed_alert_read_neither_begins_nor_ends_it() -> None:
+    records = [_alerting(0, True), _alerting(1, False, "metric failed: stale"), _alerting(2, True)]
+    assert _whats(records) == ["alert"]
