@@ -141,6 +141,7 @@ class Notifier:
         self._http = ctx.http
         self._rng = rng or random.Random()
         self._offered: list[tuple[str, Notice]] = []
+        self._storing = 0  # taken from _offered, not yet in the outbox
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -167,7 +168,7 @@ class Notifier:
         """Notices offered or stored and not yet delivered nor given up: 0 once everything
         offered so far has reached its receiver."""
         pending = sum(n for (_, state), n in self._outbox.counts().items() if state == "pending")
-        return len(self._offered) + pending
+        return len(self._offered) + self._storing + pending
 
     def watch(self, sink: AuditSink) -> AuditSink:
         """``sink``, telling this notifier of every record it receives."""
@@ -212,7 +213,11 @@ class Notifier:
             message = sink.render(notice)
             expires = now + config.retry_for.total_seconds()
             rows.append((f"{name}:{notice.key}", name, message.body, message.headers, now, expires))
-        await asyncio.to_thread(self._outbox.add, rows)
+        self._storing = len(rows)
+        try:
+            await asyncio.to_thread(self._outbox.add, rows)
+        finally:
+            self._storing = 0
 
     async def _deliver_due(self) -> None:
         for pending in await asyncio.to_thread(self._outbox.due, time.time()):
