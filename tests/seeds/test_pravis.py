@@ -15,6 +15,7 @@ import pytest
 from seeds.helpers import RULES, SEEDS, actions, check, replay
 
 HPA = RULES / "pravis-api.toml"
+KUBERNETES = SEEDS / "pravis" / "config.toml"
 APP_SERVICE = SEEDS / "pravis" / "app-service.toml"
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -44,6 +45,16 @@ def test_the_hpa_keeps_cpu_at_70_percent_within_2_to_10() -> None:
         assert timeline.recommended[tick] == expected, tick
         checked += 1
     assert checked > len(timeline) // 2
+
+
+def test_the_kubernetes_config_replays_as_its_rule_file() -> None:
+    out = check(KUBERNETES)
+    assert "api: scales kubernetes 'api' (Deployment pravis/pravis-api, in-cluster)" in out
+    wired = replay(KUBERNETES, target="api", peak_replicas=12).timeline
+    alone = replay(HPA, peak_replicas=12).timeline
+
+    assert list(wired.provisioned) == list(alone.provisioned)
+    assert max(wired.provisioned) == 10
 
 
 def _business_hours(at: datetime) -> bool:
