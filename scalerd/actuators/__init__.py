@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..plugins import Actuator, Registry
 from . import (
+    azure_app_service,
     azure_container_apps,
     azure_postgres,
     azure_redis,
@@ -22,6 +23,7 @@ __all__ = ["ACTUATORS"]
 ACTUATORS: Registry[Actuator] = Registry(
     "actuator",
     [
+        azure_app_service.PLUGIN,
         azure_container_apps.PLUGIN,
         azure_postgres.PLUGIN,
         azure_redis.PLUGIN,

@@ -36,6 +36,7 @@ from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
 from azure.mgmt.redis.aio import RedisManagementClient
 from azure.mgmt.sql.aio import SqlManagementClient
+from azure.mgmt.web.aio import WebSiteManagementClient
 from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
@@ -196,6 +197,13 @@ class AzureClients:
         return self._cached(
             ("redis", subscription),
             lambda: RedisManagementClient(self._credential, subscription, **self._arm_options()),
+        )
+
+    def web(self, subscription: str) -> WebSiteManagementClient:
+        """App Service (``Microsoft.Web``): its plans, for the azure-app-service actuator."""
+        return self._cached(
+            ("web", subscription),
+            lambda: WebSiteManagementClient(self._credential, subscription, **self._arm_options()),
         )
 
     def metrics_client(self, region: str) -> MetricsClient:

@@ -4,6 +4,7 @@ Apps YAML say what deploy/README.md says, and every config they carry is a valid
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,54 @@ def test_every_toml_example_in_deploy_readme_is_a_valid_config(tmp_path: Path) -
             cloud = config.azure.arm_endpoint
             assert cloud.endswith((".usgovcloudapi.net", ".chinacloudapi.cn")), cloud
             assert config.azure.metrics_audience.rsplit(".", 1)[1] in ("us", "cn")
+
+
+def _role_table() -> dict[str, list[str]]:
+    """deploy/README.md's table: plugin kind -> the action names of its row, as written
+    (in full, or shortened to ``…/tail`` or ``/write`` after a full one)."""
+    text = (DEPLOY / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| (.+?) \| .+ \|$", text, flags=re.M)
+    return {
+        kind: [
+            a for a in re.findall(r"`([^`]+)`", actions) if a.startswith(("Microsoft.", "…/", "/"))
+        ]
+        for kind, actions in rows
+    }
+
+
+def test_the_azure_role_holds_exactly_what_the_readme_says_each_plugin_needs() -> None:
+    from scalerd.actuators import ACTUATORS
+    from scalerd.sources import SOURCES
+
+    role = [
+        action.lower() for action in json.loads((DEPLOY / "azure-role.json").read_text())["Actions"]
+    ]
+    table = _role_table()
+    azure_kinds = {
+        plugin.kind
+        for registry in (SOURCES, ACTUATORS)
+        for plugin in registry
+        if plugin.kind.startswith("azure-") or plugin.kind in ("log-analytics", "servicebus")
+    }
+    assert azure_kinds <= set(table), f"no row in deploy/README.md for {azure_kinds - set(table)}"
+    named: list[tuple[str, str]] = []  # (provider, the full action or its "…/tail")
+    for kind in azure_kinds:
+        last = ""
+        for name in (name.lower() for name in table[kind]):
+            if name.startswith("microsoft."):
+                last = name
+            elif name.startswith("/"):  # "`…/read` and `/write`": the same parent
+                name = last.rsplit("/", 1)[0] + name
+            named.append((last.split("/", 1)[0], name))
+    # every action the README names is in the role
+    for provider, name in named:
+        assert any(
+            action == name or (action.startswith(provider) and action.endswith(name[1:]))
+            for action in role
+        ), f"deploy/README.md names {name} ({provider}), azure-role.json does not hold it"
+    # every action of the role is named in the row of a plugin of its provider
+    for action in role:
+        assert any(
+            action == name or (action.startswith(provider) and action.endswith(name[1:]))
+            for provider, name in named
+        ), f"{action} is in azure-role.json but no plugin's row in deploy/README.md names it"

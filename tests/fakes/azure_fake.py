@@ -6,7 +6,8 @@ How tests reach it
 port; all five share one in-memory state:
 
 * ``arm`` (``fake.arm_url``): Container Apps, PostgreSQL flexible servers, SQL databases,
-  Redis caches, and their long-running operations.
+  Redis caches, App Service plans (``Microsoft.Web/serverfarms``), and their long-running
+  operations.
 * ``metrics`` (``fake.metrics_url``): ``POST /subscriptions/{sub}/metrics:getBatch``.
 * ``logs`` (``fake.logs_url``): ``POST /v1/workspaces/{workspace}/query``.
 * ``servicebus`` (``fake.servicebus_namespace``): ``GET /{queue}`` and
@@ -41,6 +42,13 @@ What it models
   ``AnotherOperationInProgress``. On failure the resource keeps its old values; Container
   Apps and Redis turn ``provisioningState`` to ``Failed``. Postgres and SQL have no
   ``provisioningState`` on the wire, so they go back to ``Ready``/``Online``.
+* App Service plans: a PATCH of ``sku.capacity`` answers 200 with the plan at once by
+  default (the service scales a plan synchronously when it can), or, with ``set_lro``,
+  202 with the plan and Azure's resource-scoped ``{plan id}/operationresults/{id}`` URL in
+  ``Azure-AsyncOperation`` and/or ``Location`` (as the spec's ``PatchAppServicePlan``
+  example shows). ``numberOfWorkers`` follows ``sku.capacity`` once a change is applied;
+  ``maximumNumberOfWorkers`` is what the tier allows. ``PUT`` (create or update) replaces
+  the writable parts of a plan synchronously.
 * Long-running PATCHes in the four ARM styles (see ``set_lro``): ``azure-async-operation``,
   ``location``, ``provisioning-state`` and ``sync``. ``polls`` in-progress answers come
   before the terminal one.
@@ -289,6 +297,32 @@ class _MessageCounts:
         return self.active + self.dead_letter + self.scheduled
 
 
+_SERVERFARM = _Kind(
+    label="Microsoft.Web/serverfarms",
+    example="web_serverfarms_get_2025-03-01.json",
+    state_key="provisioningState",
+    busy="InProgress",
+    ready="Succeeded",
+    failed="Failed",
+    lro_styles=("sync", "azure-async-operation", "location", "provisioning-state"),
+)
+# what Azure reports as a plan's maximumNumberOfWorkers, per tier (App Service limits)
+_SERVERFARM_MAX_WORKERS = {
+    "free": 1,
+    "shared": 1,
+    "basic": 3,
+    "standard": 10,
+    "premium": 30,
+    "premiumv2": 30,
+    "premiumv3": 30,
+    "isolated": 100,
+    "isolatedv2": 100,
+}
+# the plan's read-only properties, which a PUT does not replace
+_SERVERFARM_READ_ONLY = frozenset(
+    {"geoRegion", "maximumNumberOfWorkers", "numberOfSites", "numberOfWorkers", "status"}
+)
+
 _ARM_OPERATION = re.compile(
     r"^/subscriptions/[^/]+/providers/[^/]+/locations/[^/]+"
     r"/(?P<channel>operationStatuses|operationResults)/(?P<op>[^/]+)$",
@@ -300,6 +334,11 @@ _CONTAINER_APP_ID = (
 _REVISIONS = re.compile(rf"^(?P<app>{_CONTAINER_APP_ID})/revisions$", re.IGNORECASE)
 _REPLICAS = re.compile(
     rf"^(?P<app>{_CONTAINER_APP_ID})/revisions/(?P<revision>[^/]+)/replicas$", re.IGNORECASE
+)
+_SERVERFARM_OPERATION = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Web/serverfarms/[^/]+"
+    r"/operationresults/(?P<op>[^/]+)$",
+    re.IGNORECASE,
 )
 _METRICS_BATCH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/metrics:getBatch$", re.IGNORECASE)
 _LOGS_QUERY = re.compile(r"^/v1/workspaces/(?P<workspace>[^/]+)/query$", re.IGNORECASE)
@@ -574,6 +613,46 @@ class FakeAzure:
         if shard_count is not None:
             props["shardCount"] = shard_count
         return str(self._add(_REDIS, body).body["id"])
+
+    def add_app_service_plan(
+        self,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        sku_name: str = "S1",
+        tier: str = "Standard",
+        capacity: int = 1,
+        maximum_workers: int | None = None,
+        location: str = "eastus",
+    ) -> str:
+        """Register an App Service plan (``Microsoft.Web/serverfarms``); return its ARM id.
+
+        ``maximum_workers`` is the ``maximumNumberOfWorkers`` Azure reports; by default the
+        tier's limit (``None`` for a tier without one here leaves the property out).
+        """
+        body = _example_body(
+            _SERVERFARM.example,
+            subscriptionId=subscription,
+            resourceGroupName=resource_group,
+            name=name,
+        )
+        body["location"] = location
+        body["sku"] = {
+            "name": sku_name,
+            "tier": tier,
+            "size": sku_name,
+            "family": re.sub(r"\d.*$", "", sku_name) or sku_name,
+            "capacity": capacity,
+        }
+        props = body["properties"]
+        props.update(geoRegion=location, numberOfWorkers=capacity, numberOfSites=1)
+        maximum = maximum_workers or _SERVERFARM_MAX_WORKERS.get(tier.lower())
+        if maximum is None:
+            props.pop("maximumNumberOfWorkers", None)
+        else:
+            props["maximumNumberOfWorkers"] = maximum
+        return str(self._add(_SERVERFARM, body).body["id"])
 
     def resource(self, resource_id: str) -> Json:
         """A copy of a resource's stored body, read without advancing any operation."""
@@ -877,6 +956,8 @@ class FakeAzure:
         path = request.path
         if match := _ARM_OPERATION.match(path):
             return self._operation_status(request, match["channel"].lower(), match["op"])
+        if match := _SERVERFARM_OPERATION.match(path):
+            return self._serverfarm_operation(request, match["op"])
         if match := _REPLICAS.match(path):
             return self._list_replicas(match["app"], match["revision"])
         if match := _REVISIONS.match(path):
@@ -888,6 +969,8 @@ class FakeAzure:
             return self._get_resource(resource)
         if request.method == "PATCH":
             return self._patch_resource(request, resource, await _body(request))
+        if request.method == "PUT" and resource.kind is _SERVERFARM:
+            return self._put_serverfarm(resource, await _body(request))
         return _arm_error(
             405, "MethodNotAllowed", f"The fake does not implement {request.method} on {path}."
         )
@@ -937,7 +1020,58 @@ class FakeAzure:
         headers = {"Location": result_url}
         if config.style == "azure-async-operation":
             headers["Azure-AsyncOperation"] = status_url
+        if resource.kind is _SERVERFARM:  # App Service answers its 202 with the plan
+            return web.json_response(resource.body, status=202, headers=headers)
         return web.Response(status=202, headers=headers)
+
+    def _put_serverfarm(self, resource: _Resource, body: Any) -> web.Response:
+        """Create or update: the writable parts of the plan are replaced, synchronously."""
+        if not isinstance(body, dict) or not isinstance(body.get("location"), str):
+            return _arm_error(
+                400,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: "
+                "'location' is required.",
+            )
+        if resource.operation is not None:
+            return _arm_error(
+                409,
+                "AnotherOperationInProgress",
+                f"Another operation on '{resource.body['name']}' is in progress.",
+            )
+        old = resource.body
+        properties = {
+            **{
+                k: v
+                for k, v in (body.get("properties") or {}).items()
+                if k not in _SERVERFARM_READ_ONLY
+            },
+            **{k: v for k, v in old["properties"].items() if k in _SERVERFARM_READ_ONLY},
+        }
+        replaced = {
+            **{k: copy.deepcopy(v) for k, v in body.items() if k not in ("id", "name", "type")},
+            "id": old["id"],
+            "name": old["name"],
+            "type": old["type"],
+            "properties": properties,
+        }
+        replaced.setdefault("sku", copy.deepcopy(old["sku"]))
+        resource.body = replaced
+        self._apply(resource, {})
+        return web.json_response(resource.body)
+
+    def _serverfarm_operation(self, request: web.Request, operation_id: str) -> web.Response:
+        """App Service's resource-scoped operation URL: a status body when it was handed out
+        as ``Azure-AsyncOperation``, the Location protocol otherwise."""
+        operation = self._operations.get(operation_id)
+        if operation is None or request.method != "GET":
+            return _arm_error(404, "OperationNotFound", f"Operation {operation_id} was not found.")
+        channel = (
+            "operationstatuses"
+            if operation.style == "azure-async-operation"
+            else "operationresults"
+        )
+        return self._operation_status(request, channel, operation_id)
 
     def _operation_status(
         self, request: web.Request, channel: str, operation_id: str
@@ -1014,6 +1148,8 @@ class FakeAzure:
         resource.body["properties"][resource.kind.state_key] = resource.kind.ready
         if resource.kind is _SQL_DATABASE:
             _settle_sql_sku(resource.body)
+        if resource.kind is _SERVERFARM:  # the plan's workers follow its capacity
+            resource.body["properties"]["numberOfWorkers"] = resource.body["sku"]["capacity"]
         if resource.kind is _CONTAINER_APP and "template" in (patch.get("properties") or {}):
             self._roll_revision(resource)
 
@@ -1414,6 +1550,10 @@ def _operation_urls(
 ) -> tuple[str, str]:
     """Absolute (Azure-AsyncOperation, Location) URLs on this server, ARM-style."""
     resource_id = resource.body["id"]
+    query = f"?api-version={request.query['api-version']}"
+    if resource.kind is _SERVERFARM:  # one URL under the plan for both headers
+        url = f"https://{request.host}{resource_id}/operationresults/{operation.id}{query}"
+        return url, url
     subscription = _SUBSCRIPTION_IN_PATH.match(resource_id)
     provider = _PROVIDER_IN_ID.search(resource_id)
     assert subscription is not None and provider is not None
@@ -1422,7 +1562,6 @@ def _operation_urls(
         f"https://{request.host}/subscriptions/{subscription['sub']}/providers/"
         f"{provider['namespace']}/locations/{region}"
     )
-    query = f"?api-version={request.query['api-version']}"
     return (
         f"{root}/operationStatuses/{operation.id}{query}",
         f"{root}/operationResults/{operation.id}{query}",

@@ -23,6 +23,7 @@ from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
 from azure.mgmt.redis.aio import RedisManagementClient
 from azure.mgmt.sql.aio import SqlManagementClient
+from azure.mgmt.web.aio import WebSiteManagementClient
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryStatus
 from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics import MetricsQueryResult
@@ -288,6 +289,42 @@ async def test_redis_get_and_update(azure_fake: FakeAzure) -> None:
         "GET operationResults",
         "GET operationResults",
     ]
+
+
+async def test_app_service_plan_get_patch_and_put(azure_fake: FakeAzure) -> None:
+    plan_id = azure_fake.add_app_service_plan(SUB, RG, "plan", sku_name="P1v3", tier="PremiumV3")
+
+    async with WebSiteManagementClient(FakeCredential(), SUB, **mgmt_options(azure_fake)) as client:
+        plan = await client.app_service_plans.get(RG, "plan")
+        patched = await client.app_service_plans.update(RG, "plan", {"sku": {"capacity": 4}})
+        body = {"location": "eastus", "sku": {"name": "P2v3", "tier": "PremiumV3", "capacity": 2}}
+        put = await (
+            await client.app_service_plans.begin_create_or_update(RG, "plan", body)
+        ).result()
+
+    assert plan.id == plan_id and plan.type == "Microsoft.Web/serverfarms"
+    assert (plan.sku.capacity, plan.properties.maximum_number_of_workers) == (1, 30)
+    assert (patched.sku.capacity, patched.properties.number_of_workers) == (4, 4)
+    assert (put.sku.name, put.sku.capacity, put.properties.number_of_workers) == ("P2v3", 2, 2)
+    assert put.properties.maximum_number_of_workers == 30  # read-only: a PUT keeps it
+    assert [call.query["api-version"] for call in azure_fake.calls("arm")] == ["2025-05-01"] * 3
+
+
+async def test_app_service_plan_202_carries_the_plan_changed_only_at_the_end(
+    azure_fake: FakeAzure,
+) -> None:
+    plan_id = azure_fake.add_app_service_plan(SUB, RG, "plan")
+    azure_fake.set_lro("azure-async-operation", polls=1)
+
+    async with WebSiteManagementClient(FakeCredential(), SUB, **mgmt_options(azure_fake)) as client:
+        accepted = await client.app_service_plans.update(RG, "plan", {"sku": {"capacity": 3}})
+        assert accepted.properties.provisioning_state == "InProgress"
+        (patch,) = azure_fake.calls("arm", "PATCH")
+        assert patch.status == 202
+        status = await client.app_service_plans.get(RG, "plan")
+        assert status.sku.capacity == 1  # applied only when the operation ends
+
+    assert azure_fake.resource(plan_id)["properties"]["provisioningState"] == "InProgress"
 
 
 # ---------------------------------------------------------------------- metrics batch
