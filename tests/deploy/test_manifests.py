@@ -60,13 +60,29 @@ def test_kubernetes_set_is_complete_and_hardened(tmp_path: Path) -> None:
     manifests = _manifests()
     assert set(manifests) == {
         *("ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget"),
-        *("Service", "ServiceAccount"),
+        *("Role", "RoleBinding", "Service", "ServiceAccount"),
     }
     deployment = manifests["Deployment"]["spec"]
     pod = deployment["template"]["spec"]
     (container,) = pod["containers"]
     assert deployment["replicas"] == 2
-    assert pod["serviceAccountName"] == manifests["ServiceAccount"]["metadata"]["name"]
+    account = manifests["ServiceAccount"]["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    # the kubernetes actuator's in-cluster auth needs the token mounted, and its Role bound
+    assert pod["automountServiceAccountToken"] is True
+    binding = manifests["RoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": manifests["Role"]["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "default"}
+    ]
+    egress_ports = {
+        p["port"] for rule in manifests["NetworkPolicy"]["spec"]["egress"] for p in rule["ports"]
+    }
+    assert {443, 6443} <= egress_ports  # the API server, behind its service or not
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001  # the Dockerfile's USER
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
