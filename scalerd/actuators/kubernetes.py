@@ -47,6 +47,8 @@ __all__ = ["PLUGIN", "KubernetesConfig", "KubernetesScale"]
 _MERGE_PATCH = "application/merge-patch+json"
 # a 429 without Retry-After (the API server's priority and fairness always sends one)
 _DEFAULT_RETRY_AFTER = 1.0
+# where the kubelet mounts the pod's service-account token and the cluster's CA
+_SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
@@ -77,11 +79,18 @@ class KubernetesConfig(ActuatorConfig):
 class KubernetesScale:
     """The ``scale`` of one workload, read and patched with ``kubernetes_asyncio``."""
 
-    def __init__(self, config: KubernetesConfig, kubeconfig: Path | None) -> None:
+    def __init__(
+        self,
+        config: KubernetesConfig,
+        kubeconfig: Path | None,
+        *,
+        service_account: Path = _SERVICE_ACCOUNT,
+    ) -> None:
         self._namespace = config.namespace
         self._workload_kind = config.workload_kind
         self._workload = config.workload
         self._kubeconfig = kubeconfig
+        self._service_account = service_account
         self._context = config.context
         self._timeout = config.timeout.total_seconds()
         self._client: kube.ApiClient | None = None
@@ -165,7 +174,11 @@ class KubernetesScale:
             try:
                 if self._kubeconfig is None:
                     configuration = kube.Configuration()
-                    load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                    load_incluster_config(  # type: ignore[no-untyped-call]
+                        client_configuration=configuration,
+                        token_filename=str(self._service_account / "token"),
+                        cert_filename=str(self._service_account / "ca.crt"),
+                    )
                     self._client = kube.ApiClient(configuration)
                 else:
                     self._client = await new_client_from_config(

@@ -19,7 +19,7 @@ from fakes.kube_fake import TOKEN, FakeKubernetes
 from pydantic import ValidationError
 
 from scalerd.actuators import ACTUATORS
-from scalerd.actuators.kubernetes import KubernetesConfig
+from scalerd.actuators.kubernetes import KubernetesConfig, KubernetesScale
 from scalerd.clock import ManualClock
 from scalerd.config import load_config
 from scalerd.core.model import Capacity, Decision
@@ -275,6 +275,70 @@ async def test_outside_a_cluster_in_cluster_auth_says_so(
 
     with pytest.raises(ActuatorError, match="cannot load the in-cluster configuration"):
         await web.current()
+
+
+async def test_in_cluster_auth_reaches_the_api_server_with_the_pods_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a pod: KUBERNETES_SERVICE_HOST/PORT name the API server, which serves https
+    with the cluster's CA (``ca.crt``); the token file is the bearer token."""
+    async with FakeKubernetes.running(tls=True) as kube:
+        kube.add_workload("Deployment", NS, "web", replicas=2, ready=2)
+        mount = kube.service_account(tmp_path / "serviceaccount")
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(kube.port))
+        config = KubernetesConfig(kind="kubernetes", name="web", namespace=NS, workload="web")
+        web = KubernetesScale(config, None, service_account=mount)
+        try:
+            assert await web.current() == Capacity(provisioned=2, ready=2)
+            await web.apply(decision(5))
+        finally:
+            await web.aclose()
+
+        assert kube.replicas("Deployment", NS, "web") == 5
+        assert all(call.status < 300 for call in kube.requests)  # no 401: the token was sent
+
+
+async def test_in_cluster_auth_with_another_token_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeKubernetes.running(tls=True) as kube:
+        kube.add_workload("Deployment", NS, "web", replicas=2)
+        mount = kube.service_account(tmp_path / "serviceaccount", token="someone-elses")
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(kube.port))
+        config = KubernetesConfig(kind="kubernetes", name="web", namespace=NS, workload="web")
+        web = KubernetesScale(config, None, service_account=mount)
+        try:
+            with pytest.raises(ActuatorError) as refused:
+                await web.current()
+        finally:
+            await web.aclose()
+
+        assert refused.value.code == "Unauthorized"
+        assert "someone-elses" not in str(refused.value)
+
+
+async def test_in_cluster_auth_checks_the_clusters_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ca.crt that did not sign the server's certificate: nothing is sent to it."""
+    async with FakeKubernetes.running(tls=True) as kube, FakeKubernetes.running(tls=True) as other:
+        kube.add_workload("Deployment", NS, "web", replicas=2)
+        mount = other.service_account(tmp_path / "serviceaccount")  # the wrong cluster's CA
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(kube.port))
+        config = KubernetesConfig(kind="kubernetes", name="web", namespace=NS, workload="web")
+        web = KubernetesScale(config, None, service_account=mount)
+        try:
+            with pytest.raises(ActuatorError, match="the API server did not answer") as raised:
+                await web.current()
+        finally:
+            await web.aclose()
+
+        assert raised.value.code == "Unreachable"
+        assert "certificate verify failed" in str(raised.value)
+        assert kube.requests == []
 
 
 async def test_an_api_server_that_does_not_answer_is_unreachable(

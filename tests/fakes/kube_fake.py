@@ -3,7 +3,11 @@
 ``FakeKubernetes.running()`` starts one aiohttp server on a free ``127.0.0.1`` port
 (plain HTTP) and writes a kubeconfig file naming it (``fake.kubeconfig``), with a bearer
 token the server checks: ``kubernetes_asyncio`` reaches it exactly as it reaches a real
-cluster from a kubeconfig. What it serves, as the API server does:
+cluster from a kubeconfig. ``running(tls=True)`` serves HTTPS instead, with a throwaway
+self-signed certificate for ``IP:127.0.0.1`` (``fake.ca_path``, its PEM), as in-cluster
+auth requires: ``fake.service_account(folder)`` writes the ``token`` and ``ca.crt`` a pod
+finds in ``/var/run/secrets/kubernetes.io/serviceaccount``, and ``fake.port`` is what
+``KUBERNETES_SERVICE_PORT`` says. What it serves, as the API server does:
 
 * ``GET`` and ``PATCH`` ``/apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}/{name}/scale``:
   an ``autoscaling/v1`` ``Scale``. The fake takes ``application/merge-patch+json`` only
@@ -28,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import socket
+import ssl
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +42,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
+
+from .azure_fake import _write_self_signed_cert
 
 __all__ = ["FakeKubernetes", "KubeRequest"]
 
@@ -96,6 +104,8 @@ class _Fault:
 class FakeKubernetes:
     base_url: str = ""
     kubeconfig: Path = Path()
+    port: int = 0
+    ca_path: Path | None = None  # with tls: the PEM of the server's certificate
     requests: list[KubeRequest] = field(default_factory=list)
     _workloads: dict[tuple[str, str, str], _Workload] = field(default_factory=dict)
     _hpas: dict[tuple[str, str], Json] = field(default_factory=dict)
@@ -103,25 +113,41 @@ class FakeKubernetes:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls) -> AsyncIterator[FakeKubernetes]:
+    async def running(cls, *, tls: bool = False) -> AsyncIterator[FakeKubernetes]:
         fake = cls()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", fake._handle)
         runner = web.AppRunner(app)
         await runner.setup()
-        # a socket bound before the site starts: no race for a free port
-        listening = socket.socket()
-        listening.bind(("127.0.0.1", 0))
-        port = listening.getsockname()[1]
-        await web.SockSite(runner, listening).start()
-        fake.base_url = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryDirectory(prefix="kube-fake-") as folder:
+            context = None
+            if tls:
+                cert, key = _write_self_signed_cert(Path(folder))
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(cert, key)
+                fake.ca_path = cert
+            # a socket bound before the site starts: no race for a free port
+            listening = socket.socket()
+            listening.bind(("127.0.0.1", 0))
+            fake.port = listening.getsockname()[1]
+            await web.SockSite(runner, listening, ssl_context=context).start()
+            fake.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{fake.port}"
             fake.kubeconfig = Path(folder) / "kubeconfig"
             fake.kubeconfig.write_text(fake.kubeconfig_text())
             try:
                 yield fake
             finally:
                 await runner.cleanup()
+
+    def service_account(self, folder: Path, token: str = TOKEN) -> Path:
+        """Write what a pod's service-account mount holds (``token``, ``ca.crt``) to
+        ``folder``; the fake must run with ``tls=True``."""
+        if self.ca_path is None:
+            raise ValueError("in-cluster auth needs https: start the fake with tls=True")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "token").write_text(token)
+        shutil.copy(self.ca_path, folder / "ca.crt")
+        return folder
 
     def kubeconfig_text(self, token: str = TOKEN) -> str:
         """A kubeconfig with one cluster, one user (a bearer token) and one context."""
