@@ -17,6 +17,7 @@ from seeds.helpers import RULES, SEEDS, actions, check, replay
 HPA = RULES / "pravis-api.toml"
 KUBERNETES = SEEDS / "pravis" / "config.toml"
 APP_SERVICE = SEEDS / "pravis" / "app-service.toml"
+APP_SERVICE_CONFIG = SEEDS / "pravis" / "config-app-service.toml"
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -94,6 +95,17 @@ def test_the_business_hours_profile_moves_the_bounds_at_08_and_18_berlin_time(
     assert timeline.provisioned[closes] <= 6
     # the business day uses the room above the night's max of 6
     assert max(timeline.provisioned[opens:closes]) > 6
+
+
+def test_the_app_service_config_replays_as_its_rule_file() -> None:
+    out = check(APP_SERVICE_CONFIG)
+    assert "api: scales azure-app-service 'plan' (plan pravis-plan" in out
+    wired = replay(APP_SERVICE_CONFIG, target="api", peak_replicas=12).timeline
+    alone = replay(APP_SERVICE, peak_replicas=12).timeline
+
+    assert list(wired.provisioned) == list(alone.provisioned)
+    assert list(wired.maximum or ()) == list(alone.maximum or ())
+    assert set(wired.maximum or ()) == {6, 10}
 
 
 def test_the_profile_stays_closed_at_the_weekend() -> None:
