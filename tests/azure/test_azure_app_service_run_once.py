@@ -64,8 +64,8 @@ async def run_once(
         )
     )
     async with Daemon(config, clock=clock, azure_credential=FakeCredential()) as daemon:
-        (record,) = await daemon.run_once(wait=60)
-    return record
+        records = await daemon.run_once(wait=60)
+    return records[0] if len(records) == 1 else records
 
 
 async def test_busy_cpu_adds_two_instances(tmp_path: Path) -> None:
@@ -76,6 +76,24 @@ async def test_busy_cpu_adds_two_instances(tmp_path: Path) -> None:
 
         assert (record.action, record.current["provisioned"], record.desired) == ("scaled", 2, 4)
         assert [call.body for call in fake.calls("arm", "PATCH")] == [{"sku": {"capacity": 4}}]
+        assert fake.resource(PLAN)["sku"]["capacity"] == 4
+
+
+async def test_a_202_is_followed_and_its_end_audited(tmp_path: Path) -> None:
+    async with FakeAzure.running() as fake:
+        fake.add_app_service_plan(SUB, "rg", "api-plan", capacity=2)
+        fake.set_lro("azure-async-operation", polls=2)
+
+        started, confirmed = await run_once(fake, tmp_path)
+
+        assert (started.action, started.desired) == ("scaled", 4)
+        assert started.operation is not None
+        assert (confirmed.action, confirmed.operation, confirmed.prev) == (
+            "scaled",
+            started.operation,
+            started.id,
+        )
+        assert confirmed.notes[0] == f"operation {started.operation} succeeded: 2 → 4"
         assert fake.resource(PLAN)["sku"]["capacity"] == 4
 
 
