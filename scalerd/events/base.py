@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -90,6 +90,20 @@ class EventConfig(PluginConfig):
     def target_names(self) -> set[str]:
         """Every target this entry names (for checking them against ``[[targets]]``)."""
         return {*self.targets, *(rule.target for rule in self.match)}
+
+
+# where an event's number is, e.g. "data.queue_depth" (offered to `metric`)
+ValueField = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")]
+
+
+class WebhookConfig(EventConfig):
+    """The CloudEvents webhook handshake's settings, shared by the kinds that answer it."""
+
+    value_field: ValueField = None
+    # the validation handshake grants this many requests a minute ("*" when unset)
+    allowed_rate: int | None = Field(None, ge=1)
+    # origins allowed to deliver (WebHook-Request-Origin); empty: any origin
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,17 +17,15 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from pydantic import Field
-
 from ..plugins import BuildContext, Plugin
 from .base import (
-    EventConfig,
     EventRejected,
     EventRequest,
     HttpReceiver,
     InboundEvent,
     Parsed,
     Reply,
+    WebhookConfig,
     json_body,
     number_at,
     objects,
@@ -57,14 +55,8 @@ _CONTEXT = {
 }
 
 
-class CloudEventsConfig(EventConfig):
+class CloudEventsConfig(WebhookConfig):
     kind: Literal["cloudevents"]
-    # where an event's number is, e.g. "data.queue_depth" (offered to `metric`)
-    value_field: str | None = Field(None, pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
-    # the validation handshake grants this many requests a minute ("*" when unset)
-    allowed_rate: int | None = Field(None, ge=1)
-    # origins allowed to deliver (WebHook-Request-Origin); empty: any origin
-    allowed_origins: tuple[str, ...] = ()
 
 
 class CloudEventsReceiver:
@@ -157,7 +149,7 @@ def from_attributes(document: Mapping[str, Any], where: str) -> InboundEvent:
     )
 
 
-def webhook_validation(request: EventRequest, config: CloudEventsConfig | Any) -> Reply:
+def webhook_validation(request: EventRequest, config: WebhookConfig) -> Reply:
     """The CloudEvents webhook abuse-protection handshake (http-webhook.md §4)."""
     origin = request.headers.get("WebHook-Request-Origin")
     if not origin:
@@ -165,10 +157,10 @@ def webhook_validation(request: EventRequest, config: CloudEventsConfig | Any) -
             "OPTIONS here is the CloudEvents webhook validation request: "
             "the WebHook-Request-Origin header is missing"
         )
-    allowed: tuple[str, ...] = getattr(config, "allowed_origins", ())
+    allowed = config.allowed_origins
     if allowed and origin not in allowed:
         return Reply(403, {"error": f"origin {origin[:80]!r} may not deliver here"})
-    rate = getattr(config, "allowed_rate", None)
+    rate = config.allowed_rate
     headers = {
         "Allow": "POST",
         "WebHook-Allowed-Origin": origin,

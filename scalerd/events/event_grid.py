@@ -11,17 +11,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
-
 from ..plugins import BuildContext, Plugin
 from .base import (
-    EventConfig,
     EventRejected,
     EventRequest,
     HttpReceiver,
     InboundEvent,
     Parsed,
     Reply,
+    WebhookConfig,
     json_body,
     number_at,
 )
@@ -32,15 +30,10 @@ __all__ = ["PLUGIN", "EventGridConfig", "EventGridReceiver"]
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 
 
-class EventGridConfig(EventConfig):
+class EventGridConfig(WebhookConfig):
     kind: Literal["event-grid"]
-    # where an event's number is, e.g. "data.messageCount" (offered to `metric`)
-    value_field: str | None = Field(None, pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
     # answer the validation event with its code ("response"), or GET its validationUrl
     validation: Literal["response", "url"] = "response"
-    # the CloudEvents schema's OPTIONS handshake
-    allowed_rate: int | None = Field(None, ge=1)
-    allowed_origins: tuple[str, ...] = ()
 
 
 class EventGridReceiver:

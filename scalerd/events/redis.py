@@ -21,7 +21,7 @@ import structlog
 from pydantic import Field, model_validator
 
 from ..plugins import BuildContext, Plugin
-from .base import EventConfig, EventRejected, InboundEvent, number_at
+from .base import EventConfig, EventRejected, InboundEvent, ValueField, number_at
 from .cloudevents import from_attributes, with_value
 from .hub import Deliver, StreamReceiver
 
@@ -40,7 +40,7 @@ class RedisEventsConfig(EventConfig):
     group: str = Field("scalerd", min_length=1)
     consumer: str = Field(default_factory=socket.gethostname, min_length=1)
     # where a message's number is, e.g. "queue_depth" or "data.depth" (offered to `metric`)
-    value_field: str | None = Field(None, pattern=r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
+    value_field: ValueField = None
 
     @model_validator(mode="after")
     def _one_feed(self) -> RedisEventsConfig:
