@@ -189,6 +189,8 @@ class AzureSettings(Section):
     servicebus_suffix: str = "servicebus.windows.net"
     # appended to a storage account given by its short name, for its queue endpoint
     storage_queue_suffix: str = "queue.core.windows.net"
+    # appended to a storage account given by its short name, for its blob endpoint
+    storage_blob_suffix: str = "blob.core.windows.net"
     # a user-assigned managed identity's client id; unset = DefaultAzureCredential's choice
     managed_identity_client_id: str | None = None
     # a CA bundle to trust (private endpoints behind TLS inspection; local fakes)

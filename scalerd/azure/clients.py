@@ -31,6 +31,9 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.eventhub import TransportType
+from azure.eventhub.aio import EventHubConsumerClient
+from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
@@ -252,6 +255,65 @@ class AzureClients:
             return namespace
         return f"{namespace}.{self.settings.servicebus_suffix}"
 
+    def event_hub(
+        self, namespace: str, event_hub: str, consumer_group: str
+    ) -> EventHubConsumerClient:
+        """A consumer client of one hub and consumer group, authorized by Entra ID.
+
+        It only reads partition properties (``$management`` over AMQP); it never receives.
+        """
+        host = self.servicebus_host(namespace)
+        return self._cached(
+            ("event-hub", f"{host}/{event_hub}/{consumer_group}"),
+            lambda: EventHubConsumerClient(
+                host.rsplit(":", 1)[0] if ":" in host else host,
+                event_hub,
+                consumer_group,
+                self._credential,
+                **self._amqp_options(host),
+            ),
+        )
+
+    def event_hub_with_key(
+        self, connection_string: str, host: str, event_hub: str, consumer_group: str
+    ) -> EventHubConsumerClient:
+        """The same client authorized by the shared access key of ``connection_string``
+        (whose endpoint is ``host``)."""
+        return self._cached(
+            ("event-hub-key", f"{connection_string}/{event_hub}/{consumer_group}"),
+            lambda: EventHubConsumerClient.from_connection_string(
+                connection_string,
+                consumer_group,
+                eventhub_name=event_hub,
+                **self._amqp_options(host),
+            ),
+        )
+
+    def checkpoint_store(self, account: str, container: str) -> BlobCheckpointStore:
+        """The Event Hubs checkpoints of a blob container, by the account's short name or host."""
+        host = self.storage_blob_host(account)
+        settings = self.settings
+        options: dict[str, Any] = {
+            # as for queues: the storage SDK's own retries would wait out a 503's
+            # Retry-After inside the call; throttling stays scalerd's
+            "retry_total": 0,
+            "read_timeout": settings.read_timeout.total_seconds(),
+        }
+        if settings.ca_bundle is not None:
+            options["connection_verify"] = settings.ca_bundle
+        return self._cached(
+            ("checkpoint-store", f"{host}/{container}"),
+            lambda: BlobCheckpointStore(
+                f"https://{host}", container, credential=self._credential, **options
+            ),
+        )
+
+    def storage_blob_host(self, account: str) -> str:
+        """``orders`` → ``orders.blob.core.windows.net``; a name with a dot or port is kept."""
+        if "." in account or ":" in account:
+            return account
+        return f"{account}.{self.settings.storage_blob_suffix}"
+
     def storage_queue(self, account: str, queue: str) -> QueueClient:
         """One queue of a storage account, by the account's short name or its host."""
         host = self.storage_queue_host(account)
@@ -297,6 +359,21 @@ class AzureClients:
             "retry_policy": _ReadRetryPolicy(retry_total=settings.retry_total),
             "read_timeout": settings.read_timeout.total_seconds(),
         }
+        if settings.ca_bundle is not None:
+            options["connection_verify"] = settings.ca_bundle
+        return options
+
+    def _amqp_options(self, host: str) -> dict[str, Any]:
+        """The Event Hubs client's options: AMQP over TLS (port 5671), or the port of
+        ``host`` when it names one (a private endpoint's forward, an emulator, the tests'
+        fake); the SDK retries a failed ``$management`` request ``retry_total`` times."""
+        settings = self.settings
+        options: dict[str, Any] = {
+            "retry_total": settings.retry_total,
+            "transport_type": TransportType.Amqp,
+        }
+        if ":" in host:
+            options["custom_endpoint_address"] = f"sb://{host}"
         if settings.ca_bundle is not None:
             options["connection_verify"] = settings.ca_bundle
         return options

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..plugins import Registry, Source
 from . import (
+    azure_event_hubs,
     azure_monitor,
     azure_storage_queue,
     http_json,
@@ -24,6 +25,7 @@ __all__ = ["SOURCES"]
 SOURCES: Registry[Source] = Registry(
     "source",
     [
+        azure_event_hubs.PLUGIN,
         azure_monitor.PLUGIN,
         azure_storage_queue.PLUGIN,
         http_json.PLUGIN,

@@ -3,7 +3,7 @@
 How tests reach it
 ==================
 ``FakeAzure.running()`` starts one aiohttp server per service on a free ``127.0.0.1``
-port; all five share one in-memory state:
+port; all share one in-memory state:
 
 * ``arm`` (``fake.arm_url``): Container Apps, PostgreSQL flexible servers, SQL databases,
   Redis caches, App Service plans (``Microsoft.Web/serverfarms``), and their long-running
@@ -14,6 +14,12 @@ port; all five share one in-memory state:
   ``GET /{topic}/subscriptions/{sub}``, in Atom XML.
 * ``queue`` (``fake.storage_queue_account``): Storage Queue's ``GET /{queue}?comp=metadata``,
   answered with the ``x-ms-approximate-messages-count`` header (``set_storage_queue``).
+* ``blob`` (``fake.blob_account``): Blob Storage's List Blobs,
+  ``GET /{container}?restype=container&comp=list&prefix=…&include=metadata``, in XML,
+  holding the checkpoints an Event Hubs processor writes (``set_checkpoint``).
+* ``eventhubs`` (``fake.eventhubs_address``): an Event Hubs namespace over AMQP 1.0 and
+  TLS (``eventhubs_fake.FakeEventHubs``, reached as ``fake.eventhubs``): ``$cbs``
+  put-token and ``$management`` READ of a hub and its partitions.
 
 The servers speak TLS with a throwaway self-signed certificate for ``IP:127.0.0.1``,
 generated at start-up with ``cryptography``; ``fake.ca_path`` is its PEM. The real async
@@ -102,6 +108,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .eventhubs_fake import FakeEventHubs
+
 __all__ = [
     "ArmError",
     "FakeAzure",
@@ -113,7 +121,7 @@ __all__ = [
     "Service",
 ]
 
-Service = Literal["arm", "metrics", "logs", "servicebus", "queue"]
+Service = Literal["arm", "metrics", "logs", "servicebus", "queue", "blob"]
 LroStyle = Literal["azure-async-operation", "location", "provisioning-state", "sync"]
 Json = dict[str, Any]
 MetricPoint = tuple[dt.datetime, float | None]
@@ -391,6 +399,10 @@ class FakeAzure:
         self._log_answers: dict[tuple[str, str], tuple[int, Json]] = {}
         self._queues: dict[str, _MessageCounts] = {}
         self._storage_queues: dict[str, int] = {}
+        # container → blob name → metadata (containers hold only what set_checkpoint wrote)
+        self._blobs: dict[str, dict[str, dict[str, str]]] = {}
+        self.eventhubs = FakeEventHubs()
+        self._amqp = contextlib.AsyncExitStack()
         self._topic_subscriptions: dict[tuple[str, str], _MessageCounts] = {}
         self._faults: list[Fault] = []
         self._errors: list[Exception] = []
@@ -403,7 +415,7 @@ class FakeAzure:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(cls) -> AsyncIterator[FakeAzure]:
-        """Start the five servers, yield the fake, stop them.
+        """Start the servers, yield the fake, stop them.
 
         Raises ``FakeAzureError`` on exit if any request hit an error inside the fake.
         """
@@ -414,7 +426,7 @@ class FakeAzure:
                 yield fake
             finally:
                 await fake._stop()
-        if errors := fake._errors:
+        if errors := fake._errors + fake.eventhubs.errors:
             raise FakeAzureError(f"the fake failed serving requests: {errors!r}") from errors[0]
 
     async def _start(self, directory: Path) -> None:
@@ -428,6 +440,7 @@ class FakeAzure:
             "logs": self._logs_query,
             "servicebus": self._servicebus,
             "queue": self._storage_queue,
+            "blob": self._blob,
         }
         for service, handler in handlers.items():
             app = web.Application(middlewares=[self._middleware(service)])
@@ -437,9 +450,11 @@ class FakeAzure:
             self._runners.append(runner)
             await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls).start()
             self._ports[service] = runner.addresses[0][1]
+        await self._amqp.enter_async_context(self.eventhubs.serving(tls))
 
     async def _stop(self) -> None:
         self._closing.set()  # wakes requests held by a delay fault
+        await self._amqp.aclose()
         for runner in self._runners:
             await runner.cleanup()
 
@@ -467,6 +482,38 @@ class FakeAzure:
     def storage_queue_account(self) -> str:
         """The storage account's host, for ``https://{host}`` as the queue's account URL."""
         return f"127.0.0.1:{self._ports['queue']}"
+
+    @property
+    def blob_account(self) -> str:
+        """The blob account's host, for ``https://{host}`` as the account URL."""
+        return f"127.0.0.1:{self._ports['blob']}"
+
+    @property
+    def eventhubs_address(self) -> str:
+        """Where the Event Hubs namespace listens (AMQP over TLS): ``127.0.0.1:{port}``."""
+        return f"127.0.0.1:{self.eventhubs.port}"
+
+    def add_blob_container(self, container: str) -> None:
+        """Create an empty blob container (``set_checkpoint`` creates it too)."""
+        self._blobs.setdefault(container, {})
+
+    def set_checkpoint(
+        self,
+        container: str,
+        namespace: str,
+        event_hub: str,
+        consumer_group: str,
+        partition: str,
+        sequence_number: int,
+    ) -> None:
+        """Write a partition's checkpoint blob as ``BlobCheckpointStore.update_checkpoint``
+        does: ``{namespace}/{hub}/{group}/checkpoint/{partition}`` (lowercase), its
+        position in the metadata ``sequencenumber`` and ``offset``."""
+        name = f"{namespace}/{event_hub}/{consumer_group}/checkpoint/{partition}".lower()
+        self._blobs.setdefault(container, {})[name] = {
+            "sequencenumber": str(sequence_number),
+            "offset": str(sequence_number * 512),
+        }
 
     def set_storage_queue(self, queue: str, approximate_messages: int) -> None:
         """Create (or refill) a storage queue holding about ``approximate_messages``."""
@@ -1333,6 +1380,58 @@ class FakeAzure:
             }
         )
 
+    # ------------------------------------------------------------------ Blob Storage
+
+    async def _blob(self, request: web.Request) -> web.StreamResponse:
+        # an IP-style account URL: the path is /{container}
+        container = request.path.strip("/")
+        query = request.query
+        if request.method != "GET" or (query.get("restype"), query.get("comp")) != (
+            "container",
+            "list",
+        ):
+            return _storage_error(400, "UnsupportedQueryParameter", "The fake lists blobs only.")
+        blobs = self._blobs.get(container)
+        if blobs is None:
+            return _storage_error(
+                404, "ContainerNotFound", "The specified container does not exist."
+            )
+        prefix = query.get("prefix", "")
+        with_metadata = "metadata" in query.get("include", "").split(",")
+        base = f"https://{request.host}/"
+        listed = []
+        for name, metadata in sorted(blobs.items()):
+            if not name.startswith(prefix):
+                continue
+            meta = "".join(f"<{key}>{escape(value)}</{key}>" for key, value in metadata.items())
+            listed.append(
+                f"<Blob><Name>{escape(name)}</Name><Properties>"
+                "<Creation-Time>Mon, 05 Jan 2026 09:30:00 GMT</Creation-Time>"
+                "<Last-Modified>Mon, 05 Jan 2026 09:30:00 GMT</Last-Modified>"
+                "<Etag>0x8DE2C3A4B5C6D7E</Etag><Content-Length>0</Content-Length>"
+                "<Content-Type>application/octet-stream</Content-Type>"
+                "<BlobType>BlockBlob</BlobType><LeaseStatus>unlocked</LeaseStatus>"
+                "<LeaseState>available</LeaseState><ServerEncrypted>true</ServerEncrypted>"
+                "</Properties>"
+                + (f"<Metadata>{meta}</Metadata>" if with_metadata else "")
+                + "</Blob>"
+            )
+        xml = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<EnumerationResults ServiceEndpoint="{escape(base)}" '
+            f'ContainerName="{escape(container)}">'
+            f"<Prefix>{escape(prefix)}</Prefix><Blobs>{''.join(listed)}</Blobs><NextMarker />"
+            "</EnumerationResults>"
+        )
+        return web.Response(
+            text=xml,
+            content_type="application/xml",
+            headers={
+                "x-ms-request-id": str(uuid.uuid4()),
+                "x-ms-version": request.headers.get("x-ms-version", "2019-07-07"),
+            },
+        )
+
 
 # ---------------------------------------------------------------------- wire examples
 
@@ -1491,7 +1590,7 @@ def _storage_error(status: int, code: str, message: str) -> web.Response:
 
 
 def _error_response(service: Service, status: int, error: ArmError) -> web.Response:
-    if service == "queue":
+    if service in ("queue", "blob"):
         return _storage_error(status, error.code, error.message)
     if service == "servicebus":
         return _servicebus_error(status, error.message)
