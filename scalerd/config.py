@@ -941,7 +941,13 @@ def _bounds_problems(part: Rule) -> list[tuple[str, str]]:
 def _written_metric_uses(merged: Mapping[str, Any]) -> dict[str, KeyPath]:
     """``Rule.metric_uses`` of an invalid entry: every metric its rules name, valid or not."""
     uses: dict[str, KeyPath] = {}
-    sections = (("track", "metric"), ("threshold", "when"), ("step", "metric"), ("alert", "when"))
+    sections = (
+        ("track", "metric"),
+        ("threshold", "when"),
+        ("step", "metric"),
+        ("alert", "when"),
+        ("breaker", "metric"),
+    )
     for section, key in sections:
         entries = merged.get(section)
         for index, entry in enumerate(entries if isinstance(entries, list) else ()):

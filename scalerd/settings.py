@@ -23,6 +23,8 @@ __all__ = [
     "AzureSettings",
     "ClusterSettings",
     "DaemonSettings",
+    "Dependency",
+    "DependencyFailure",
     "MetricKind",
     "RedisSettings",
     "SimulateSettings",
@@ -231,6 +233,42 @@ class AzureSettings(Section):
 MetricKind = Literal["utilization", "rate", "arrivals", "backlog", "concurrency", "latency"]
 
 
+class DependencyFailure(Section):
+    """One failure of a simulated dependency, placed on the trace's timeline."""
+
+    # when it starts, counted from the trace's first row
+    start: Duration
+    # how long it lasts
+    duration: Duration
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+
+class Dependency(Section):
+    """What a ``[[breaker]]``'s metric reads in a replay: ``healthy`` except during its
+    ``failures``, when it reads ``failing``. A dependency's health does not follow the
+    demand trace, so it is described here rather than derived from it."""
+
+    # what the metric reads while the dependency is well
+    healthy: float = Field(ge=0, allow_inf_nan=False)
+    # what it reads while the dependency fails
+    failing: float = Field(ge=0, allow_inf_nan=False)
+    # when it fails: [{ start = "2h", duration = "30m" }, ...]
+    failures: tuple[DependencyFailure, ...] = ()
+
+    def value_at(self, offset: timedelta) -> float:
+        """The reading ``offset`` after the trace's first row."""
+        for failure in self.failures:
+            if failure.start <= offset < failure.start + failure.duration:
+                return self.failing
+        return self.healthy
+
+
 class SimulateSettings(Section):
     """The capacity model ``scalerd simulate`` replays demand against (README: Simulation).
 
@@ -261,6 +299,8 @@ class SimulateSettings(Section):
     # what each metric name the rules read is, derived from demand and ready replicas;
     # a metric left out is inferred from the rule that reads it
     metrics: dict[str, MetricKind] = {}
+    # what each [[breaker]]'s metric reads: a dependency's health, with its failures
+    dependencies: dict[str, Dependency] = {}
     # on a ladder of tiers: from asking for a tier change to the new tier serving (the
     # old tier serves meanwhile)
     change_time: Duration = timedelta(minutes=5)

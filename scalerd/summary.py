@@ -79,6 +79,16 @@ def describe_rule(rule: Rule, *, on_ladder: bool = False) -> Iterator[str]:
             f"  drain: ({arrivals}{drain.backlog} / {format_duration(drain.within)}) / "
             f"{drain.rate:g} per replica per second"
         )
+    for breaker in rule.breaker:
+        window = (
+            f" {breaker.aggregation} {format_duration(breaker.window)}" if breaker.window else ""
+        )
+        closing = breaker.closing
+        yield (
+            f"  breaker {breaker.name}: holds scale-out while {breaker.metric}{window} "
+            f"{breaker.open_when}, until {closing} for {format_duration(closing.hold)} "
+            f"(missing reading: {breaker.missing})"
+        )
     predict = rule.predict
     if predict is not None and predict.mode != "off":
         yield (

@@ -132,7 +132,7 @@ def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
     line = text.splitlines().index("maxx = 30") + 1
     assert _problems(_write(tmp_path, text)) == [
         f"{tmp_path}/config.toml:{line}: targets[0].maxx: unknown key; did you mean 'max'? (allowed: "
-        "actuator, alert, behavior, cooldown, default, drain, fallback, flapping_protection, "
+        "actuator, alert, behavior, breaker, cooldown, default, drain, fallback, flapping_protection, "
         "idle_before_zero, interval, max, metrics, min, min_event_gap, name, override, pause, "
         "predict, rules, schedule, shadow, step, threshold, tolerance, track)"
     ]

@@ -38,6 +38,9 @@ NOT_SCALED_WORDS: Mapping[NotScaled, str] = {
     NotScaled.RATE_LIMITED: "the rate-limit policies allow no further change in this period",
     NotScaled.SCALING_DISABLED: "scaling in this direction is disabled by the rule",
     NotScaled.FLAPPING: "scaling in would make a scale-out rule fire right away (flapping)",
+    NotScaled.BREAKER_OPEN: (
+        "a dependency's circuit breaker is open: scale-out waits until it closes"
+    ),
     NotScaled.TRANSITION: "the platform does not allow a move between these tiers",
     NotScaled.AT_MAX: "it is already at its maximum capacity",
     NotScaled.AT_MIN: "it is already at its minimum capacity",

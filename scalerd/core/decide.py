@@ -11,6 +11,7 @@ The pipeline, each step recorded as a :class:`Reason`:
 5. override — an operator's capacity, straight past them too;
 6. stabilize → cooldown → rate limit → flapping (windows and rate limits only when the
    rule is paced: an HPA ``behavior``, or the HPA defaults for target tracking);
+   breakers — an open ``[[breaker]]`` holds a scale-out at the current capacity;
 7. bounds — min/max, last of the arithmetic;
 8. holds — ladder transitions, pause, an operation in flight, a closed maintenance window.
 
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 
 from .aggregate import ingest
 from .bounds import clamp, effective_bounds
+from .breaker import Judged, hold_scale_out, judge
 from .flapping import protect
 from .ladder import constrain
 from .limit import cooldown_gate, rate_limit
@@ -74,7 +76,13 @@ def decide(
         rule, target.metrics, samples, failures, capacity, state, target.ladder, now
     )
     best = evaluation.best()
-    if not rule.metric_uses():
+    breakers = state.breakers
+    judged: tuple[Judged, ...] = ()
+    if rule.breaker:
+        judged, breakers = judge(rule.breaker, breakers, samples, failures, target.metrics, now)
+    elif breakers:
+        breakers = {}  # every breaker was removed from the rule
+    if not rule.sizes:
         # scheduled scaling alone: capacity is the floor of the bounds in force, as a KEDA
         # cron trigger reports 0 outside its window and the HPA settles at min
         raw = bounds.minimum
@@ -115,6 +123,7 @@ def decide(
         _, recommendations, stabilized = stabilize(value, current, recommendations, pacing, now)
 
     direct = False  # KEDA activation and operator overrides bypass windows and rate limits
+    direct_by: str | None = None  # which of them, for the breaker step
     floor = 1
     last_active_at = state.last_active_at
     if bounds.minimum == 0 and rule.track:
@@ -124,6 +133,7 @@ def decide(
         if zero is not None:
             steps.append(zero)
             value, direct = zero.after, True
+            direct_by = "activation" if zero.code == Step.ACTIVATION else "deactivation"
             floor = 0 if value == 0 else 1
 
     override = _override(controls, rule, now)
@@ -139,6 +149,7 @@ def decide(
             )
         )
         value, direct, floor = override, True, 0 if override == 0 else 1
+        direct_by = "the manual override"
 
     if stabilized is not None and not direct:
         steps.append(stabilized)
@@ -164,6 +175,11 @@ def decide(
                 steps.append(flapping)
                 value = flapping.after
 
+    if judged:
+        held = hold_scale_out(judged, state.breakers, value, current, direct_by, now)
+        steps.extend(held)
+        value = held[-1].after if held else value
+
     bounded = clamp(value, bounds, floor)
     if bounded is not None:
         steps.append(bounded)
@@ -178,7 +194,7 @@ def decide(
         recommended=raw,
         desired=value,
         steps=tuple(steps),
-        inputs=evaluation.inputs,
+        inputs=evaluation.inputs + tuple(item.report for item in judged),
         rules=evaluation.rules,
         not_scaled_reason=_not_scaled(steps, current, value),
         cooldown=_cooldown(rule, best, current, value),
@@ -195,6 +211,7 @@ def decide(
         last_active_at=last_active_at,
         controls=controls,
         demand_history=demand_history,
+        breakers=breakers,
     )
     return decision, new_state
 

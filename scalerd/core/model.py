@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
+    "BreakerState",
     "Capacity",
     "Controls",
     "Decision",
@@ -112,6 +113,18 @@ class DemandHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerState:
+    """One circuit breaker between decisions: open or closed, since when, and, while open,
+    since when the reading has been healthy (the hold time before closing runs from it)."""
+
+    open: bool
+    since: datetime
+    healthy_since: datetime | None = None
+    # the reading that opened it (None when a missing reading did)
+    opened_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Controls:
     """Operator controls: pause (all, scale-in or scale-out) and a manual override.
 
@@ -167,6 +180,8 @@ class TargetState:
     ready_history: tuple[tuple[datetime, int], ...] = ()
     # the forecast metric's per-bucket peaks, when the target has a [predict] floor
     demand_history: DemandHistory = field(default_factory=DemandHistory)
+    # each [[breaker]]'s state, by name
+    breakers: Mapping[str, BreakerState] = field(default_factory=dict)
 
     def with_controls(self, controls: Controls) -> TargetState:
         return replace(self, controls=controls)
@@ -189,6 +204,7 @@ class Step(StrEnum):
     SCALE_DOWN_LIMIT = "scale_down_limit"
     SCALING_DISABLED = "scaling_disabled"
     FLAPPING = "flapping"
+    BREAKER = "breaker"
     TRANSITION = "transition"
     TOO_MANY = "too_many_replicas"
     TOO_FEW = "too_few_replicas"
@@ -210,6 +226,7 @@ class NotScaled(StrEnum):
     RATE_LIMITED = "RateLimited"
     SCALING_DISABLED = "ScalingDisabled"
     FLAPPING = "AnticipatedFlapping"
+    BREAKER_OPEN = "BreakerOpen"
     TRANSITION = "TransitionNotAllowed"
     AT_MAX = "AlreadyAtMax"
     AT_MIN = "AlreadyAtMin"

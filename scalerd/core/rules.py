@@ -35,6 +35,9 @@ __all__ = [
     "Action",
     "Aggregation",
     "Behavior",
+    "Breaker",
+    "BreakerClose",
+    "BreakerOpen",
     "Calendar",
     "Condition",
     "Cooldown",
@@ -775,6 +778,135 @@ class Predict(Spec):
         return self
 
 
+class BreakerOpen(Spec):
+    """When a breaker opens: the reading is strictly above ``above`` (an error rate, a
+    connection use) or strictly below ``below`` (a health flag, a success ratio)."""
+
+    # open when the reading is above this (give above or below)
+    above: float | None = None
+    # open when the reading is below this (give above or below)
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> BreakerOpen:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.above if self.above is not None else self.below  # type: ignore[return-value]
+
+    def fails(self, value: float) -> bool:
+        return value > self.above if self.above is not None else value < self.threshold
+
+    def __str__(self) -> str:
+        return f"> {self.threshold:g}" if self.above is not None else f"< {self.threshold:g}"
+
+
+class BreakerClose(Spec):
+    """When an open breaker closes: the reading has stayed strictly on the healthy side of
+    the threshold for ``for`` (the hold time), every evaluation in between."""
+
+    # close when the reading is below this (for a breaker that opens above)
+    below: float | None = None
+    # close when the reading is above this (for a breaker that opens below)
+    above: float | None = None
+    # how long the reading must stay healthy before the breaker closes
+    hold: Duration = Field(timedelta(minutes=1), alias="for")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> BreakerClose:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.above if self.above is not None else self.below  # type: ignore[return-value]
+
+    def healthy(self, value: float) -> bool:
+        return value > self.above if self.above is not None else value < self.threshold
+
+    def __str__(self) -> str:
+        return f"> {self.threshold:g}" if self.above is not None else f"< {self.threshold:g}"
+
+
+class Breaker(Spec):
+    """A circuit breaker on a dependency: while it is open, scale-out is held at the
+    current capacity (more replicas would add load to a dependency that is already
+    failing); scale-in the rules ask for still happens, and the bounds still apply.
+
+    It reads one metric like any rule does (a source, or an ``[[events]]`` entry's
+    pushed value), opens at once on a failing reading and closes only after the reading
+    has stayed healthy for the hold time (hysteresis: between the two thresholds it
+    stays as it is). ``missing`` says what a missing, stale or invalid reading means."""
+
+    # the dependency, as the audit names it ("orders-db"), unique in the target
+    name: str = Field(min_length=1)
+    # the metric the breaker reads (a source name, or a key of [targets.metrics])
+    metric: str = Field(min_length=1)
+    # how the samples in `window` are combined: last, avg, min, max, total, count or pNN
+    aggregation: str = "last"
+    # how far back the aggregation looks (0s: the latest sample)
+    window: Duration = timedelta(0)
+    # opens on a reading above (or below) this: { above = 0.95 } or { below = 1 }
+    open_when: BreakerOpen
+    # closes once the reading has been below (or above) this for a hold time, e.g.
+    # { below = 0.8, for = "2m" } (default: back past the open threshold for 1m)
+    close_when: BreakerClose | None = None
+    # a missing, stale or invalid reading: "keep" the breaker as it is, count it as
+    # failing ("open"), or as healthy ("closed", which still waits out the hold time)
+    missing: Literal["keep", "open", "closed"] = "keep"
+
+    _aggregation = field_validator("aggregation", mode="before")(normalize_aggregation)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Breaker:
+        if self.window <= timedelta(0) and self.aggregation != "last":
+            raise located("window", f"aggregation {self.aggregation!r} needs a window, e.g. '1m'")
+        close = self.close_when
+        if close is None:
+            return self
+        if close.hold < timedelta(0):
+            raise located("close_when.for", "must not be negative")
+        opening = self.open_when
+        if opening.above is not None:
+            if close.below is None:
+                raise located(
+                    "close_when",
+                    f"the breaker opens above {opening.above:g}: it closes below a value",
+                )
+            if close.below > opening.above:
+                raise located(
+                    "close_when.below",
+                    f"must not be above the open threshold ({opening.above:g}): the breaker "
+                    "would be open and closed at once",
+                )
+        else:
+            if close.above is None:
+                raise located(
+                    "close_when",
+                    f"the breaker opens below {opening.threshold:g}: it closes above a value",
+                )
+            if close.above < opening.threshold:
+                raise located(
+                    "close_when.above",
+                    f"must not be below the open threshold ({opening.threshold:g}): the "
+                    "breaker would be open and closed at once",
+                )
+        return self
+
+    @cached_property
+    def closing(self) -> BreakerClose:
+        """``close_when``, or its default: back past the open threshold for one minute."""
+        if self.close_when is not None:
+            return self.close_when
+        opening = self.open_when
+        side = "below" if opening.above is not None else "above"
+        return BreakerClose.model_validate({side: opening.threshold})
+
+
 class Rule(Spec):
     """Everything that decides a target's capacity. A rule file holds one of these."""
 
@@ -818,6 +950,8 @@ class Rule(Spec):
     predict: Predict | None = None
     # conditions told to people, never acted on: [[alert]] when = "replication lag > 1 max 5m"
     alert: tuple[Alert, ...] = ()
+    # circuit breakers on dependencies: while one is open, scale-out is held
+    breaker: tuple[Breaker, ...] = ()
 
     @field_validator("interval")
     @classmethod
@@ -860,6 +994,10 @@ class Rule(Spec):
         for index, name in enumerate(names):
             if name in names[:index]:
                 raise located(f"schedule[{index}].name", f"schedule {name!r} is defined twice")
+        breakers = [breaker.name for breaker in self.breaker]
+        for index, name in enumerate(breakers):
+            if name in breakers[:index]:
+                raise located(f"breaker[{index}].name", f"breaker {name!r} is defined twice")
         return self
 
     @cached_property
@@ -882,7 +1020,14 @@ class Rule(Spec):
             uses.setdefault(drain.backlog, ("drain", index, "backlog"))
             if drain.arrivals is not None:
                 uses.setdefault(drain.arrivals, ("drain", index, "arrivals"))
+        for index, breaker in enumerate(self.breaker):
+            uses.setdefault(breaker.metric, ("breaker", index, "metric"))
         return uses
+
+    @cached_property
+    def sizes(self) -> bool:
+        """Whether any rule sizes capacity from a metric (a breaker only holds it)."""
+        return bool(self.track or self.threshold or self.step or self.drain)
 
     def metric_names(self) -> tuple[str, ...]:
         return tuple(self.metric_uses())
@@ -903,6 +1048,7 @@ class Rule(Spec):
         windows += [step.window for step in self.step]
         windows += [drain.window for drain in self.drain]
         windows += [alert.when.window for alert in self.alert]
+        windows += [breaker.window for breaker in self.breaker]
         return max(windows, default=timedelta(0))
 
 

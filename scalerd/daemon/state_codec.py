@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..core.model import (
+    BreakerState,
     Controls,
     DemandHistory,
     Recommendation,
@@ -62,6 +63,15 @@ def encode_state(state: TargetState, time: Callable[[datetime], Any] | None = No
             "first": state.demand_history.first,
             "peaks": list(state.demand_history.peaks),
         },
+        "breakers": {
+            name: {
+                "open": breaker.open,
+                "since": time(breaker.since),
+                "healthy_since": _optional(time, breaker.healthy_since),
+                "opened_at": breaker.opened_at,
+            }
+            for name, breaker in state.breakers.items()
+        },
     }
 
 
@@ -94,6 +104,10 @@ def decode_state(data: Mapping[str, Any]) -> TargetState:
                 (decode_time(at), int(ready)) for at, ready in data.get("ready_history", ())
             ),
             demand_history=_decode_demand(data.get("demand_history")),
+            # absent from documents written before circuit breakers
+            breakers={
+                name: _decode_breaker(item) for name, item in data.get("breakers", {}).items()
+            },
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not an encoded target state: {type(exc).__name__}: {exc}") from None
@@ -105,6 +119,18 @@ def _decode_demand(data: Mapping[str, Any] | None) -> DemandHistory:
         return DemandHistory()
     peaks = tuple(None if peak is None else float(peak) for peak in data["peaks"])
     return DemandHistory(int(data["first"]), peaks)
+
+
+def _decode_breaker(data: Mapping[str, Any]) -> BreakerState:
+    if not isinstance(data["open"], bool):
+        raise ValueError(f"breaker 'open' must be true or false, got {data['open']!r}")
+    opened_at = data["opened_at"]
+    return BreakerState(
+        open=data["open"],
+        since=decode_time(data["since"]),
+        healthy_since=_optional_decode_time(data["healthy_since"]),
+        opened_at=None if opened_at is None else float(opened_at),
+    )
 
 
 def _encode_controls(controls: Controls, time: Callable[[datetime], Any]) -> JsonObject:

@@ -30,7 +30,8 @@ def timeline_csv(timeline: Timeline) -> str:
     """One row per tick. ``metric`` is what the rules got from the first metric they read
     (any further metric gets a ``metric:<name>`` column); ``recommended`` what they proposed
     before stabilization, cooldowns and rate limits; ``desired`` what was decided. A
-    ladder's replay adds :data:`LADDER_COLUMNS`."""
+    ladder's replay adds :data:`LADDER_COLUMNS`, a rule with ``[[breaker]]``s a last
+    ``breakers_open`` column (the open breakers' names, joined by "+")."""
     names = list(timeline.readings)
     ladder = _ladder_cells(timeline)
     columns = [timeline.readings[name] for name in names]
@@ -39,7 +40,9 @@ def timeline_csv(timeline: Timeline) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = (*COLUMNS, *(f"metric:{name}" for name in names[1:]))
-    writer.writerow(header if ladder is None else (*header, *LADDER_COLUMNS))
+    header = header if ladder is None else (*header, *LADDER_COLUMNS)
+    breakers = timeline.breakers_open
+    writer.writerow(header if breakers is None else (*header, "breakers_open"))
     for tick, demand in enumerate(timeline.demand):
         t = timeline.time(tick)
         writer.writerow(
@@ -53,6 +56,7 @@ def timeline_csv(timeline: Timeline) -> str:
                 timeline.ready[tick],
                 *(f"{column[tick]:.{decimals}f}" for column in columns[1:]),
                 *(() if ladder is None else ladder[tick]),
+                *(() if breakers is None else (breakers[tick],)),
             )
         )
     return buffer.getvalue()

@@ -86,6 +86,9 @@ class Timeline:
     in_flight: tuple[str, ...] | None = None
     not_scaled: tuple[str, ...] | None = None
     change_ticks: int = 0
+    # with [[breaker]]s: the names of the breakers open at each tick ("" for none),
+    # joined by "+"
+    breakers_open: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -146,6 +149,7 @@ class _Sensors:
 
     def __init__(self, scenario: Scenario, workload: Workload) -> None:
         self._kinds = [(binding.name, binding.kind) for binding in scenario.metrics]
+        self._dependencies = scenario.settings.dependencies
         self._measured: list[list[float]] = [[] for _ in self._kinds]
         self.readings = {name: array("d") for name, _ in self._kinds}
         self._delivered = list(self.readings.values())
@@ -162,7 +166,10 @@ class _Sensors:
         for (name, kind), measured, delivered in zip(
             self._kinds, self._measured, self._delivered, strict=True
         ):
-            measured.append(measure(kind, demand, ready, queued, self._workload))
+            if kind == "dependency":
+                measured.append(self._dependencies[name].value_at(tick * self._step))
+            else:
+                measured.append(measure(kind, demand, ready, queued, self._workload))
             delivered.append(measured[seen])
             observations.append(Observation(name, (Sample(seen_at, measured[seen]),)))
         return observations
@@ -253,6 +260,7 @@ class _Replay:
         self._recommended, self._desired = array("q"), array("q")
         self._provisioned, self._ready = array("q"), array("q")
         self._minimum, self._maximum = array("q"), array("q")
+        self._breakers: list[str] | None = [] if scenario.spec.rule.breaker else None
 
     def decide(self, tick: int, capacity: Capacity, last_serving: float) -> Decision:
         """Measure the last tick (``last_serving`` served it), decide on ``capacity``, and
@@ -279,6 +287,8 @@ class _Replay:
         self._ready.append(ready)
         self._minimum.append(low)
         self._maximum.append(high)
+        if self._breakers is not None:
+            self._breakers.append(_open_breakers(decision.steps))
         capacity = self._workload.capacity
         load = self.demand[tick]
         self._queued = queue_after(self._queued, load, serving, capacity, self._seconds)
@@ -302,8 +312,18 @@ class _Replay:
             metric_failures=self._failures,
             minimum=self._minimum,
             maximum=self._maximum,
+            breakers_open=None if self._breakers is None else tuple(self._breakers),
             **model,
         )
+
+
+def _open_breakers(steps: Sequence[Reason]) -> str:
+    """The breakers a decision found open, joined by "+" ("" for none)."""
+    return "+".join(
+        str(step.data["breaker"])
+        for step in steps
+        if step.code == Step.BREAKER and step.data.get("open")
+    )
 
 
 def _bounds(steps: Sequence[Reason], minimum: int, maximum: int) -> tuple[int, int]:

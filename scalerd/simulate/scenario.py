@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -33,7 +33,8 @@ class MetricBinding:
     """A metric the rules read, what the model derives it from, and who said so."""
 
     name: str
-    kind: MetricKind
+    # "dependency": a [[breaker]]'s metric, read from [simulate.dependencies]
+    kind: MetricKind | Literal["dependency"]
     # "[simulate.metrics]", or why the kind was inferred
     origin: str
 
@@ -168,8 +169,21 @@ def _overridden(settings: SimulateSettings, overrides: Mapping[str, Any]) -> Sim
 def _bindings(path: Path, rule: Rule, settings: SimulateSettings) -> tuple[MetricBinding, ...]:
     bindings: list[MetricBinding] = []
     issues: list[ConfigIssue] = []
-    read = rule.metric_names()
+    uses = rule.metric_uses()
+    read = tuple(uses)
+    guarded = {breaker.metric: index for index, breaker in enumerate(rule.breaker)}
     for metric in read:
+        if metric in settings.dependencies:
+            bindings.append(MetricBinding(metric, "dependency", "[simulate.dependencies]"))
+            continue
+        if metric in guarded and uses[metric][0] == "breaker":  # no sizing rule reads it
+            message = (
+                f"breaker[{guarded[metric]}] reads {metric!r}, a dependency's health: say what "
+                f'it reads in a replay in [simulate.dependencies."{metric}"] (healthy, '
+                "failing, failures)"
+            )
+            issues.append(ConfigIssue(str(path), None, "simulate.dependencies", message))
+            continue
         if metric in settings.metrics:
             bindings.append(MetricBinding(metric, settings.metrics[metric], "[simulate.metrics]"))
             continue
@@ -183,9 +197,16 @@ def _bindings(path: Path, rule: Rule, settings: SimulateSettings) -> tuple[Metri
         if metric not in read:
             message = f"no rule reads metric {metric!r} (rules read: {', '.join(read)})"
             issues.append(ConfigIssue(str(path), None, f"simulate.metrics.{metric}", message))
+    for metric in settings.dependencies:
+        if metric not in guarded:
+            message = f"no [[breaker]] reads metric {metric!r}"
+            if guarded:
+                message += f" (breakers read: {', '.join(guarded)})"
+            issues.append(ConfigIssue(str(path), None, f"simulate.dependencies.{metric}", message))
     if issues:
         raise ConfigError(issues)
     return tuple(bindings)
+
 
 
 def _check_initial_tier(path: Path, tiers: int, initial: int | None) -> None:
@@ -204,6 +225,7 @@ def _check_windows(path: Path, rule: Rule, delay: timedelta) -> None:
     windows += [(f"threshold[{i}].when", t.when.window) for i, t in enumerate(rule.threshold)]
     windows += [(f"step[{i}].window", step.window) for i, step in enumerate(rule.step)]
     windows += [(f"drain[{i}].window", d.window) for i, d in enumerate(rule.drain)]
+    windows += [(f"breaker[{i}].window", b.window) for i, b in enumerate(rule.breaker)]
     issues = [
         ConfigIssue(
             str(path),

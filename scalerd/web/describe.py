@@ -30,6 +30,10 @@ def target_info(
     for policy in rule.step:
         label = f"threshold {policy.threshold:g}"
         thresholds[policy.metric, label] = Threshold(policy.metric, label, policy.threshold)
+    for breaker in rule.breaker:
+        label = f"breaker {breaker.name} opens {breaker.open_when}"
+        threshold = breaker.open_when.threshold
+        thresholds[breaker.metric, label] = Threshold(breaker.metric, label, threshold)
     return TargetInfo(
         name=target.name,
         scales=f"{target.actuator.kind} {target.actuator.name}",

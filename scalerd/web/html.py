@@ -153,7 +153,7 @@ def _badge(state: State) -> str:
     title = f' title="{escape(state.detail)}"' if state.detail else ""
     detail = (
         f" · {escape(state.detail)}"
-        if state.detail and state.name in ("paused", "override")
+        if state.detail and state.name in ("paused", "override", "breaker open")
         else ""
     )
     return f'<span class="badge {state.css}"{title}>{escape(state.name)}{detail}</span>'

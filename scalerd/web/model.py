@@ -105,6 +105,7 @@ _STEP_WORDS = {
     "scale_down_limit": "rate-limited to",
     "scaling_disabled": "disabled, stays",
     "flapping": "flapping guard keeps",
+    "breaker": "breaker holds at",
     "transition": "tier transition to",
     "too_many_replicas": "capped at max",
     "too_few_replicas": "raised to min",
@@ -184,6 +185,7 @@ StateName = Literal[
     "failing",
     "at max, wants more",
     "operation in flight",
+    "breaker open",
     "paused",
     "override",
     "scaling",
@@ -196,6 +198,7 @@ _ATTENTION: tuple[StateName, ...] = (
     "failing",
     "at max, wants more",
     "operation in flight",
+    "breaker open",
     "skipped",
     "paused",
     "override",
@@ -236,6 +239,13 @@ def state_of(info: TargetInfo, last_change: AuditRecord | None, now: datetime) -
         return State("at max, wants more", f"rules want {wants}, max {info.maximum}")
     if current.get("operation") or last.not_scaled_reason == "OperationInFlight":
         return State("operation in flight", str(current.get("operation") or ""))
+    breakers = [
+        str(step.get("data", {}).get("breaker"))
+        for step in last.steps
+        if step.get("code") == "breaker" and step.get("data", {}).get("open")
+    ]
+    if breakers:
+        return State("breaker open", ", ".join(breakers))
     if info.pause:
         until = f" until {info.pause_until:%H:%M} UTC" if info.pause_until else ""
         return State("paused", f"{info.pause.replace('_', '-')}{until}")
