@@ -15,6 +15,7 @@ import redis.asyncio
 from crash import kill_9_after
 
 from scalerd.core.model import (
+    BreakerState,
     Capacity,
     Controls,
     Decision,
@@ -65,6 +66,10 @@ def rich_state(failures: int = 2) -> TargetState:
         ),
         ready_history=((T0 - timedelta(minutes=2), 3), (T0, 4)),
         demand_history=DemandHistory(5_905_000, (12.5, None, 0.1 + 0.2)),
+        breakers={
+            "orders-db": BreakerState(True, T0 - timedelta(minutes=4), T0, 0.1 + 0.87),
+            "llm-api": BreakerState(False, T0 - timedelta(hours=1)),
+        },
     )
 
 
@@ -309,3 +314,16 @@ def test_a_document_from_before_predictive_floors_decodes_with_an_empty_history(
     data = encode_state(rich_state())
     del data["demand_history"]
     assert decode_state(data) == replace(rich_state(), demand_history=DemandHistory())
+
+
+def test_a_document_from_before_circuit_breakers_decodes_with_none() -> None:
+    data = encode_state(rich_state())
+    del data["breakers"]
+    assert decode_state(data) == replace(rich_state(), breakers={})
+
+
+def test_a_breaker_state_that_is_not_one_is_refused() -> None:
+    data = encode_state(rich_state())
+    data["breakers"]["orders-db"]["open"] = "yes"
+    with pytest.raises(ValueError, match="breaker 'open' must be true or false"):
+        decode_state(data)
