@@ -156,7 +156,9 @@ def hold_scale_out(
             steps.append(Reason(Step.BREAKER, value, current, detail, data, NotScaled.BREAKER_OPEN))
             value = current
         else:
-            steps.append(Reason(Step.BREAKER, value, value, f"{status}; no scale-out to hold", data))
+            steps.append(
+                Reason(Step.BREAKER, value, value, f"{status}; no scale-out to hold", data)
+            )
     return steps
 
 

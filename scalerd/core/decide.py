@@ -82,12 +82,9 @@ def decide(
         judged, breakers = judge(rule.breaker, breakers, samples, failures, target.metrics, now)
     elif breakers:
         breakers = {}  # every breaker was removed from the rule
-    if not rule.sizes:
-        # scheduled scaling alone: capacity is the floor of the bounds in force, as a KEDA
-        # cron trigger reports 0 outside its window and the HPA settles at min
-        raw = bounds.minimum
-    else:
-        raw = best.replicas if best is not None else current
+    # scheduled scaling alone: capacity is the floor of the bounds in force, as a KEDA
+    # cron trigger reports 0 outside its window and the HPA settles at min
+    raw = (best.replicas if best is not None else current) if rule.sizes else bounds.minimum
     steps.append(_recommended(evaluation, best, current, raw))
     value = raw
 

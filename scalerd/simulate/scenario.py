@@ -208,7 +208,6 @@ def _bindings(path: Path, rule: Rule, settings: SimulateSettings) -> tuple[Metri
     return tuple(bindings)
 
 
-
 def _check_initial_tier(path: Path, tiers: int, initial: int | None) -> None:
     if initial is not None and not 1 <= initial <= tiers:
         raise _error(

@@ -32,8 +32,8 @@ def target_info(
         thresholds[policy.metric, label] = Threshold(policy.metric, label, policy.threshold)
     for breaker in rule.breaker:
         label = f"breaker {breaker.name} opens {breaker.open_when}"
-        threshold = breaker.open_when.threshold
-        thresholds[breaker.metric, label] = Threshold(breaker.metric, label, threshold)
+        opens_at = breaker.open_when.threshold
+        thresholds[breaker.metric, label] = Threshold(breaker.metric, label, opens_at)
     return TargetInfo(
         name=target.name,
         scales=f"{target.actuator.kind} {target.actuator.name}",

@@ -56,9 +56,7 @@ def test_an_open_breaker_holds_scale_out_at_the_current_capacity() -> None:
     assert decision.not_scaled_reason == NotScaled.BREAKER_OPEN
     [step] = breaker_steps(decision)
     assert (step.before, step.after, step.holds_as) == (7, 4, NotScaled.BREAKER_OPEN)
-    assert step.detail == (
-        "breaker orders-db opened: db use 0.97 > 0.95; scale-out 4→7 held at 4"
-    )
+    assert step.detail == ("breaker orders-db opened: db use 0.97 > 0.95; scale-out 4→7 held at 4")
     assert run.state.breakers["orders-db"] == BreakerState(True, at(0), None, 0.97)
     # the breaker's reading is one of the decision's inputs
     assert [report.metric for report in decision.inputs] == ["rps", DB]
@@ -186,11 +184,16 @@ def test_an_operator_override_is_not_held() -> None:
 
 
 def test_every_open_breaker_is_reported_and_one_hold_is_enough() -> None:
-    run = guarded(breaker(), breaker(name="llm-api", metric="errors", open_when={"above": 0.2}, close_when=None))
+    run = guarded(
+        breaker(),
+        breaker(name="llm-api", metric="errors", open_when={"above": 0.2}, close_when=None),
+    )
     decision = run.tick(0, rps=70, **{DB: 0.97, "errors": 0.5})
 
     assert decision.desired == 4
-    assert [(step.data["breaker"], step.before, step.after) for step in breaker_steps(decision)] == [
+    assert [
+        (step.data["breaker"], step.before, step.after) for step in breaker_steps(decision)
+    ] == [
         ("orders-db", 7, 4),
         ("llm-api", 4, 4),
     ]
@@ -276,7 +279,7 @@ def problems(path: Path) -> list[str]:
     [
         pytest.param(
             '[[breaker]]\nname = "db"\nmetric = "db"\nopen_when = { above = "0.95" }\n',
-            ':9: breaker[0].open_when.above: must be a number (got \'0.95\')',
+            ":9: breaker[0].open_when.above: must be a number (got '0.95')",
             id="a string is not a number",
         ),
         pytest.param(

@@ -80,13 +80,17 @@ def test_without_failures_the_breaker_never_opens(tmp_path: Path) -> None:
 
 
 def test_a_breaker_metric_needs_its_dependency_described(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"simulate\.dependencies: breaker\[0\] reads 'upstream errors'"):
+    with pytest.raises(
+        ConfigError, match=r"simulate\.dependencies: breaker\[0\] reads 'upstream errors'"
+    ):
         load_scenario(write(tmp_path, RULE))
 
 
 def test_a_dependency_no_breaker_reads_is_an_error(tmp_path: Path) -> None:
-    text = RULE + DEPENDENCY + '\n[simulate.dependencies.other]\nhealthy = 0\nfailing = 1\n'
-    with pytest.raises(ConfigError, match=r"simulate\.dependencies\.other: no \[\[breaker\]\] reads"):
+    text = RULE + DEPENDENCY + "\n[simulate.dependencies.other]\nhealthy = 0\nfailing = 1\n"
+    with pytest.raises(
+        ConfigError, match=r"simulate\.dependencies\.other: no \[\[breaker\]\] reads"
+    ):
         load_scenario(write(tmp_path, text))
 
 
@@ -97,6 +101,6 @@ def test_a_bad_failure_names_its_line(tmp_path: Path) -> None:
         load_scenario(path)
     line = text.splitlines().index('failures = [{ start = "5m", duration = "0s" }]') + 1
     assert [str(issue) for issue in caught.value.issues] == [
-        f"{path}:{line}: simulate.dependencies.\"upstream errors\".failures[0].duration: "
+        f'{path}:{line}: simulate.dependencies."upstream errors".failures[0].duration: '
         "must be longer than 0s"
     ]
