@@ -175,6 +175,34 @@ def test_a_stale_reading_is_missing() -> None:
     assert "stale" in breaker_steps(decision)[0].detail
 
 
+def test_a_reading_exactly_at_the_threshold_does_not_open_it() -> None:
+    run = guarded()
+    assert run.tick(0, rps=70, **{DB: 0.95}).desired == 7
+    assert run.state.breakers["orders-db"].open is False
+
+
+def test_a_negative_reading_is_missing() -> None:
+    run = guarded(breaker(missing="open"))
+    decision = run.tick(0, rps=70, **{DB: -1})
+    assert decision.desired == 4
+    assert "db use missing (negative value -1" in breaker_steps(decision)[0].detail
+
+
+def test_activation_from_zero_is_not_held() -> None:
+    spec = target(
+        rule(
+            min=0,
+            max=20,
+            track=[{"metric": "rps", "type": "total", "target": 10, "activation": 1}],
+            breaker=[breaker()],
+        )
+    )
+    run = Run(spec, 0)
+    decision = run.tick(0, rps=70, **{DB: 0.97})
+    assert decision.desired == 1
+    assert breaker_steps(decision)[0].detail.endswith("; activation is not held")
+
+
 def test_an_operator_override_is_not_held() -> None:
     run = guarded(override={"capacity": 9})
     decision = run.tick(0, rps=70, **{DB: 0.97})
