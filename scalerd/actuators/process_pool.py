@@ -12,6 +12,10 @@ command, and it runs as many workers as the rules decide.
   as a crash-looping pod stays a replica: the pool is already restoring that capacity, so
   the core must not order it again.
 - A worker is *ready* once it has been running for ``ready_after``.
+- Each worker gets ``SCALERD_WORKER_SLOT`` in its environment: the lowest number from 0
+  that no running, restarting or still-stopping worker holds, kept across its restarts,
+  so N workers of a server can each listen on a port of their own (``8000 + slot``)
+  without two ever binding the same one.
 - The pool owns only what it started: it adopts no processes when it starts, and
   ``aclose`` stops and reaps every worker it has.
 
@@ -69,6 +73,8 @@ class _Worker:
     started_at: datetime
     # when it was spawned relative to the others: the highest is the newest
     generation: int
+    # its SCALERD_WORKER_SLOT, unique among the workers alive
+    slot: int
     # set right after the worker is made, since the task needs the worker
     supervisor: asyncio.Task[None] = field(init=False)
 
@@ -91,6 +97,8 @@ class ProcessPool:
         self._clock = clock
         self._workers: list[_Worker] = []
         self._stopping: set[asyncio.Task[None]] = set()
+        # the slots of workers still stopping: not handed out until they are gone
+        self._stopping_slots: set[int] = set()
         self._generations = itertools.count()
         self._changing = asyncio.Lock()
         self._closed = False
@@ -128,26 +136,31 @@ class ProcessPool:
             self._stop_newest(len(self._workers))
         await asyncio.gather(*self._stopping)
 
+    def _free_slot(self) -> int:
+        taken = {worker.slot for worker in self._workers} | self._stopping_slots
+        return next(slot for slot in itertools.count() if slot not in taken)
+
     async def _start(self) -> _Worker:
+        slot = self._free_slot()
         try:
-            process = await self._spawn()
+            process = await self._spawn(slot)
         except OSError as error:
             raise ActuatorError(
                 f"process pool {self._config.name!r} cannot start "
                 f"{self._config.command[0]!r}: {error.strerror or error}"
             ) from error
-        worker = _Worker(process, self._clock.now(), next(self._generations))
+        worker = _Worker(process, self._clock.now(), next(self._generations), slot)
         worker.supervisor = asyncio.create_task(
             self._keep_running(worker, process), name=f"{self._config.name} worker supervisor"
         )
         return worker
 
-    async def _spawn(self) -> Process:
+    async def _spawn(self, slot: int) -> Process:
         return await asyncio.create_subprocess_exec(
             *(sys.executable if part == "{python}" else part for part in self._config.command),
             stdin=DEVNULL,
             cwd=self._cwd,
-            env=self._env,
+            env={**self._env, "SCALERD_WORKER_SLOT": str(slot)},
             start_new_session=True,
         )
 
@@ -167,7 +180,7 @@ class ProcessPool:
         while True:
             await asyncio.sleep(self._config.restart_backoff.total_seconds())
             try:
-                process = await self._spawn()
+                process = await self._spawn(worker.slot)
             except OSError:
                 continue
             self.restarts += 1
@@ -181,6 +194,7 @@ class ProcessPool:
         oldest_first = sorted(self._workers, key=_Worker.age_order)
         for worker in oldest_first[len(oldest_first) - count :]:
             self._workers.remove(worker)
+            self._stopping_slots.add(worker.slot)
             task = asyncio.create_task(self._stop(worker), name=f"{self._config.name} worker stop")
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
@@ -188,10 +202,13 @@ class ProcessPool:
     async def _stop(self, worker: _Worker) -> None:
         # Cancel the supervisor first so it cannot restart the worker being stopped. It may
         # not have started running yet, which is why stopping is not left to the task.
-        worker.supervisor.cancel()
-        await asyncio.wait({worker.supervisor})
-        if worker.process is not None:
-            await _terminate(worker.process, self._config.stop_grace.total_seconds())
+        try:
+            worker.supervisor.cancel()
+            await asyncio.wait({worker.supervisor})
+            if worker.process is not None:
+                await _terminate(worker.process, self._config.stop_grace.total_seconds())
+        finally:
+            self._stopping_slots.discard(worker.slot)  # gone: its slot may be handed out
 
 
 def build(config: ProcessPoolConfig, ctx: BuildContext) -> Actuator:

@@ -213,6 +213,41 @@ async def test_runs_the_command_in_cwd_with_env(make_pool: PoolFactory, tmp_path
     await until(lambda: (tmp_path / "work" / "out").read_text() == "blue")
 
 
+async def test_each_worker_has_a_slot_of_its_own_freed_once_it_is_gone(
+    make_pool: PoolFactory, tmp_path: Path
+) -> None:
+    # each worker writes its slot to a file named after its pid
+    script = (
+        "import os, pathlib, time\n"
+        "pathlib.Path(f'slot-{os.getpid()}').write_text(os.environ['SCALERD_WORKER_SLOT'])\n"
+        "time.sleep(60)\n"
+    )
+    pool = make_pool((sys.executable, "-c", script))
+
+    def slots() -> dict[int, str]:
+        found = {}
+        for pid in pool.pids:
+            path = tmp_path / f"slot-{pid}"
+            if path.exists() and path.read_text():
+                found[pid] = path.read_text()
+        return found
+
+    await pool.apply(decision(3))
+    await until(lambda: len(slots()) == 3)
+    assert sorted(slots().values()) == ["0", "1", "2"]
+
+    stopped = pool.pids[1:]  # the newest two: slots 1 and 2
+    await pool.apply(decision(1))
+    await pool.apply(decision(2))  # while they are still stopping: 1 and 2 are taken
+    await until(lambda: len(slots()) == 2)
+    assert sorted(slots().values()) == ["0", "3"]
+    await until(lambda: all(reaped(pid) for pid in stopped))
+
+    await pool.apply(decision(3))  # once they are gone, the lowest free slot again
+    await until(lambda: len(slots()) == 3)
+    assert sorted(slots().values()) == ["0", "1", "3"]
+
+
 async def test_a_command_that_cannot_start_is_an_actuator_error(make_pool: PoolFactory) -> None:
     pool = make_pool(("/nonexistent/worker",))
 

@@ -16,6 +16,7 @@ from seeds.helpers import RULES, SEEDS, check, daemon_config, replay
 BACKEND = RULES / "alwrity-backend.toml"
 FRONTEND = RULES / "alwrity-frontend.toml"
 CONFIG = SEEDS / "alwrity" / "config.toml"
+COMPOSE = SEEDS / "alwrity" / "compose.toml"
 # the shared trace scaled so that its peak needs 4 replicas at full CPU: 6 at 70 %, so
 # the backend meets its max of 5 at the peak and its min of 3 at night
 PEAK = 4
@@ -31,6 +32,16 @@ def test_the_rule_files_and_the_config_load() -> None:
         "breaker llm-provider: holds scale-out while llm error rate avg 1m > 0.25, "
         "until < 0.05 for 3m (missing reading: keep)"
     ) in out
+
+
+def test_both_configs_replay_the_backend_as_its_rule_file() -> None:
+    out = check(COMPOSE)
+    assert "backend: scales process-pool 'backend'" in out
+    alone = replay(BACKEND, peak_replicas=PEAK).timeline
+    for config in (CONFIG, COMPOSE):
+        wired = replay(config, target="backend", peak_replicas=PEAK).timeline
+        assert list(wired.provisioned) == list(alone.provisioned), config.name
+        assert wired.breakers_open == alone.breakers_open
 
 
 def test_the_backend_stays_within_3_to_5() -> None:
