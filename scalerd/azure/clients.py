@@ -292,19 +292,21 @@ class AzureClients:
     def checkpoint_store(self, account: str, container: str) -> BlobCheckpointStore:
         """The Event Hubs checkpoints of a blob container, by the account's short name or host."""
         host = self.storage_blob_host(account)
-        settings = self.settings
-        options: dict[str, Any] = {
-            # as for queues: the storage SDK's own retries would wait out a 503's
-            # Retry-After inside the call; throttling stays scalerd's
-            "retry_total": 0,
-            "read_timeout": settings.read_timeout.total_seconds(),
-        }
-        if settings.ca_bundle is not None:
-            options["connection_verify"] = settings.ca_bundle
         return self._cached(
             ("checkpoint-store", f"{host}/{container}"),
             lambda: BlobCheckpointStore(
-                f"https://{host}", container, credential=self._credential, **options
+                f"https://{host}", container, credential=self._credential, **self._blob_options()
+            ),
+        )
+
+    def checkpoint_store_with_key(
+        self, connection_string: str, container: str
+    ) -> BlobCheckpointStore:
+        """The same store, authorized by a storage account's connection string."""
+        return self._cached(
+            ("checkpoint-store-key", f"{connection_string}/{container}"),
+            lambda: BlobCheckpointStore.from_connection_string(
+                connection_string, container, **self._blob_options()
             ),
         )
 
@@ -357,6 +359,18 @@ class AzureClients:
         settings = self.settings
         options: dict[str, Any] = {
             "retry_policy": _ReadRetryPolicy(retry_total=settings.retry_total),
+            "read_timeout": settings.read_timeout.total_seconds(),
+        }
+        if settings.ca_bundle is not None:
+            options["connection_verify"] = settings.ca_bundle
+        return options
+
+    def _blob_options(self) -> dict[str, Any]:
+        settings = self.settings
+        options: dict[str, Any] = {
+            # as for queues: the storage SDK's own retries would wait out a 503's
+            # Retry-After inside the call; throttling stays scalerd's
+            "retry_total": 0,
             "read_timeout": settings.read_timeout.total_seconds(),
         }
         if settings.ca_bundle is not None:

@@ -29,9 +29,11 @@ partition count receive nothing: give the target a ``max`` no larger than the hu
 partition count for the same effect.
 
 Identity is the daemon's (Entra ID): *Azure Event Hubs Data Receiver* on the hub and
-*Storage Blob Data Reader* on the container. Or a shared access key with the *Listen*
-right: ``connection_string_env`` names the environment variable holding the connection
-string, which never appears in ``config.toml``, a log line or an error. The SDK retries a
+*Storage Blob Data Reader* on the container. Or keys, as KEDA's trigger takes them: a
+shared access key with the *Listen* right (``connection_string_env``) and the storage
+account's connection string (``checkpoint_connection_string_env``), each named by the
+environment variable holding it; neither appears in ``config.toml``, a log line or an
+error. The SDK retries a
 failed ``$management`` request ``[azure].retry_total`` times (Event Hubs' ``server-busy``
 included); the checkpoint read is throttled like the other storage reads.
 """
@@ -75,7 +77,10 @@ class EventHubsConfig(SourceConfig):
     consumer_group: str = Field("$Default", min_length=1)
     # the storage account holding the checkpoints: "shopckpt" (gets
     # [azure].storage_blob_suffix) or its blob host
-    checkpoint_account: str = Field(min_length=1)
+    checkpoint_account: str | None = Field(None, min_length=1)
+    # instead of checkpoint_account: the environment variable holding the storage
+    # account's connection string (KEDA's storageConnectionFromEnv)
+    checkpoint_connection_string_env: str | None = Field(None, min_length=1)
     # the blob container the consumer group's processors checkpoint to
     checkpoint_container: str = Field(min_length=1)
     # how the partitions' lags make one value
@@ -89,6 +94,11 @@ class EventHubsConfig(SourceConfig):
         if (self.namespace is None) == (self.connection_string_env is None):
             raise ValueError(
                 "give namespace (the daemon's identity) or connection_string_env, not both"
+            )
+        if (self.checkpoint_account is None) == (self.checkpoint_connection_string_env is None):
+            raise ValueError(
+                "give checkpoint_account (the daemon's identity) or "
+                "checkpoint_connection_string_env, not both"
             )
         return self
 
@@ -194,9 +204,8 @@ class EventHubsSource:
 def build(config: EventHubsConfig, ctx: BuildContext) -> Source:
     azure = azure_clients(ctx, config.name)
     client, namespace = _client(config, azure)
-    store = azure.checkpoint_store(config.checkpoint_account, config.checkpoint_container)
+    store, store_host = _store(config, azure)
     caller = azure.caller("source", patience=config.timeout / 2)
-    store_host = azure.storage_blob_host(config.checkpoint_account)
     return EventHubsSource(config, client, namespace, store, store_host, caller, ctx.clock)
 
 
@@ -218,6 +227,31 @@ def _client(config: EventHubsConfig, azure: AzureClients) -> tuple[EventHubConsu
         connection_string, endpoint["host"], config.event_hub, config.consumer_group
     )
     return client, endpoint["host"]
+
+
+def _store(config: EventHubsConfig, azure: AzureClients) -> tuple[BlobCheckpointStore, str]:
+    """The checkpoint store and its blob host (the throttling scope of its reads)."""
+    container = config.checkpoint_container
+    if config.checkpoint_account is not None:
+        account = config.checkpoint_account
+        return azure.checkpoint_store(account, container), azure.storage_blob_host(account)
+    variable = config.checkpoint_connection_string_env
+    connection_string = secret_from_env(config, variable, "checkpoint_connection_string_env") or ""
+    settings = dict(
+        part.split("=", 1) for part in connection_string.split(";") if "=" in part.strip()
+    )
+    settings = {key.strip().lower(): value.strip() for key, value in settings.items()}
+    if "blobendpoint" in settings:
+        host = re.sub(r"^https?://", "", settings["blobendpoint"]).split("/", 1)[0]
+    elif "accountname" in settings:
+        suffix = settings.get("endpointsuffix", "core.windows.net")
+        host = f"{settings['accountname']}.blob.{suffix}"
+    else:
+        raise ValueError(
+            f"azure-event-hubs source {config.name!r}: the connection string in {variable} "
+            "has neither AccountName nor BlobEndpoint"
+        )
+    return azure.checkpoint_store_with_key(connection_string, container), host
 
 
 PLUGIN = Plugin(

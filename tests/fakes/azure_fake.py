@@ -71,8 +71,8 @@ What it models
 
 Every URL the fake emits (``Azure-AsyncOperation``, ``Location``, ``nextLink``) is absolute
 and built from the request's own host, so the SDK never leaves loopback. Requests without
-a bearer or SAS ``Authorization`` header get 401; ARM requests without ``api-version``
-get 400. The fake accepts any api-version value. Response bodies start from the Azure
+a bearer, SAS or Storage shared-key ``Authorization`` header get 401; ARM requests without
+``api-version`` get 400. The fake accepts any api-version value. Response bodies start from the Azure
 examples copied into ``azure_wire/`` (see its README).
 
 An exception inside a handler is a bug in the fake or a test asking for something Azure
@@ -961,7 +961,7 @@ class FakeAzure:
         self, service: Service, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         if not request.headers.get("Authorization", "").startswith(
-            ("Bearer ", "SharedAccessSignature ")
+            ("Bearer ", "SharedAccessSignature ", "SharedKey ")
         ):
             missing = ArmError(
                 "AuthenticationFailed",

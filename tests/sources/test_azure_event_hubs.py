@@ -77,6 +77,16 @@ async def read_value(source: Source) -> float:
         ),
         pytest.param({"namespace": "ns", "combine": "avg"}, "'sum' or 'max'", id="combine"),
         pytest.param(
+            {"namespace": "ns", "checkpoint_account": None},
+            "give checkpoint_account .* or checkpoint_connection_string_env",
+            id="no checkpoint store",
+        ),
+        pytest.param(
+            {"namespace": "ns", "checkpoint_connection_string_env": "ST"},
+            "checkpoint_connection_string_env, not both",
+            id="both checkpoint identities",
+        ),
+        pytest.param(
             {"namespace": "ns", "stale_partition_threshold": -1},
             "greater than or equal to 0",
             id="negative threshold",
@@ -284,3 +294,56 @@ def test_short_names_get_the_cloud_suffixes(azure: AzureEnv) -> None:
     assert clients.servicebus_host("shop-events") == "shop-events.servicebus.windows.net"
     assert clients.storage_blob_host("shopckpt") == "shopckpt.blob.core.windows.net"
     assert clients.storage_blob_host("shopckpt.blob.core.chinacloudapi.cn").endswith(".cn")
+
+
+ACCOUNT_KEY = "a2V5LW9mLXRoZS1zdG9yYWdlLWFjY291bnQtbm90LXRvLWJlLXNob3du"
+
+
+def storage_connection_string(azure: AzureEnv) -> str:
+    return (
+        "DefaultEndpointsProtocol=https;AccountName=shopckpt;"
+        f"AccountKey={ACCOUNT_KEY};BlobEndpoint=https://{azure.fake.blob_account};"
+    )
+
+
+async def test_checkpoints_through_a_storage_connection_string(
+    azure: AzureEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CKPT_STORAGE", storage_connection_string(azure))
+    checkpoint(azure, "0", 90)
+    keyed = source(azure, checkpoint_account=None, checkpoint_connection_string_env="CKPT_STORAGE")
+
+    assert await read_value(keyed) == 9 + 50
+    (listing,) = azure.fake.calls("blob")
+    assert listing.query["prefix"] == "127.0.0.1/orders/$default/checkpoint/"
+
+
+async def test_a_refused_storage_key_fails_without_showing_it(
+    azure: AzureEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CKPT_STORAGE", storage_connection_string(azure))
+    refused = ArmError(
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization "
+        "header is formed correctly including the signature.",
+    )
+    azure.fake.inject(service="blob", status=403, error=refused, times=None)
+    keyed = source(azure, checkpoint_account=None, checkpoint_connection_string_env="CKPT_STORAGE")
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(SourceError) as failure:
+        await read_value(keyed)
+
+    assert "read the checkpoints of consumer group '$Default'" in str(failure.value)
+    assert "AuthenticationFailed" in str(failure.value)
+    assert ACCOUNT_KEY not in str(failure.value)
+    assert ACCOUNT_KEY not in caplog.text
+
+
+async def test_a_storage_connection_string_must_name_its_account(
+    azure: AzureEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CKPT_STORAGE", f"AccountKey={ACCOUNT_KEY}")
+
+    with pytest.raises(ValueError, match="neither AccountName nor BlobEndpoint") as failure:
+        source(azure, checkpoint_account=None, checkpoint_connection_string_env="CKPT_STORAGE")
+    assert ACCOUNT_KEY not in str(failure.value)
