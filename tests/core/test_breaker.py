@@ -364,3 +364,22 @@ def test_bad_breaker_config_names_file_line_and_key(
     path = write(tmp_path, body)
     [problem] = problems(path)
     assert problem.startswith(str(path)) and expected in problem, problem
+
+
+def test_a_breaker_metric_without_a_source_names_its_line(tmp_path: Path) -> None:
+    from scalerd.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[sources]]\nname = "cpu"\nkind = "replay"\nvalues = [1.0]\nstep = "60s"\n\n'
+        '[[actuators]]\nname = "pool"\nkind = "recording"\n\n'
+        '[[targets]]\nname = "api"\nactuator = "pool"\nmax = 5\n'
+        '[[targets.track]]\nmetric = "cpu"\ntype = "utilization"\ntarget = 70\n'
+        '[[targets.breaker]]\nname = "db"\nmetric = "db use"\nopen_when = { above = 0.9 }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}:21: targets[0].breaker[0].metric: target 'api' reads metric 'db use' from "
+        "source 'db use', which is not defined (sources: cpu)"
+    ]
