@@ -191,7 +191,9 @@ def decide(
         recommended=raw,
         desired=value,
         steps=tuple(steps),
-        inputs=evaluation.inputs + tuple(item.report for item in judged),
+        inputs=evaluation.inputs + tuple(item.report for item in judged)
+        if judged
+        else evaluation.inputs,
         rules=evaluation.rules,
         not_scaled_reason=_not_scaled(steps, current, value),
         cooldown=_cooldown(rule, best, current, value),
