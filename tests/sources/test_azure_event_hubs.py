@@ -347,3 +347,13 @@ async def test_a_storage_connection_string_must_name_its_account(
     with pytest.raises(ValueError, match="neither AccountName nor BlobEndpoint") as failure:
         source(azure, checkpoint_account=None, checkpoint_connection_string_env="CKPT_STORAGE")
     assert ACCOUNT_KEY not in str(failure.value)
+
+
+async def test_a_sum_past_64_bits_is_capped(azure: AzureEnv) -> None:
+    # with no stale threshold, two checkpoints ahead of their partitions each count ~2**63
+    azure.fake.eventhubs.set_event_hub("orders", {"0": (0, 100), "1": (0, 100)})
+    checkpoint(azure, "0", 105)
+    checkpoint(azure, "1", 105)
+
+    assert await read_value(source(azure, stale_partition_threshold=0)) == MAX
+    assert await read_value(source(azure)) == 0  # KEDA's default: stale, not 2**64 events
