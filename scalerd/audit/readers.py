@@ -16,7 +16,6 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -129,11 +128,15 @@ def read_jsonl(
     """Records from ``path`` and its rotated copies (blocking; async callers use a thread).
 
     Files are read newest first and reading stops as soon as ``limit`` records match, or
-    at a rotated file last written before ``since``.
+    at a rotated file last written before ``since``. A record id written twice is kept
+    once, the copy written first.
     """
     records = _newest_first(Path(path), since)
-    matching = (record for record in records if _matches(record, target, since))
-    return list(islice(matching, limit))[::-1]
+    distinct = _Distinct(limit)
+    for record in records:
+        if _matches(record, target, since) and not distinct.add(record):
+            break
+    return distinct.newest()[::-1]
 
 
 def _newest_first(path: Path, since: datetime | None) -> Iterator[AuditRecord]:
@@ -237,20 +240,16 @@ async def read_stream(
 ) -> list[AuditRecord]:
     """Records from the stream (XREVRANGE, newest first, a page at a time).
 
-    Duplicate ids (a retried ``XADD``) are dropped, and the result is ordered by ``ts``:
+    Duplicate ids (a retried ``XADD``) are dropped, the first written kept, and the result is ordered by ``ts``:
     records copied late from a replica's spool take their place in time.
     """
-    seen: set[str] = set()
-    found: list[AuditRecord] = []
+    distinct = _Distinct(limit)
     async with contextlib.aclosing(_stream_newest_first(redis, stream, since)) as records:
         async for record in records:
-            if record.id in seen or not _matches(record, target, since):
-                continue
-            seen.add(record.id)
-            found.append(record)
-            if limit is not None and len(found) >= limit:
+            if _matches(record, target, since) and not distinct.add(record):
                 break
-    return sorted(reversed(found), key=lambda record: record.ts)  # ties keep stream order
+    # ties keep stream order
+    return sorted(reversed(distinct.newest()), key=lambda record: record.ts)
 
 
 async def _stream_newest_first(
@@ -301,6 +300,37 @@ def _entries(raw: Any) -> list[tuple[str, AuditRecord | None]]:
 
 
 # --- shared -----------------------------------------------------------------------------
+
+
+class _Distinct:
+    """The ``limit`` newest records, read newest first, each id once.
+
+    A record written twice (a retried write, a record written again at a restart) is kept
+    once: the copy written first, in its place. A later copy has the first one's ``ts``,
+    so once ``limit`` records are found, reading goes on while records are no older than
+    the oldest of them: an earlier copy of one of them is among those.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._found: dict[str, AuditRecord] = {}  # newest first
+        self._floor: datetime | None = None
+
+    def add(self, record: AuditRecord) -> bool:
+        """Take ``record``; False when no record further back can change the result."""
+        if self._limit is not None and self._limit <= 0:
+            return False
+        if self._floor is not None and record.ts < self._floor:
+            return False
+        self._found.pop(record.id, None)  # an earlier copy: it takes the later one's place
+        self._found[record.id] = record
+        if self._floor is None and self._limit is not None and len(self._found) >= self._limit:
+            self._floor = min(each.ts for each in self._found.values())
+        return True
+
+    def newest(self) -> list[AuditRecord]:
+        """The records kept, newest first."""
+        return list(self._found.values())[: self._limit]
 
 
 def _parse(line: str | bytes) -> AuditRecord | None:

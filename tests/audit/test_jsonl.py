@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +107,20 @@ async def test_reader_filters_by_target_since_and_limit(tmp_path: Path) -> None:
     assert await JsonlAuditLog(path).read(target="web", since=web[1].ts, limit=10) == web[1:]
     assert await last_record(JsonlAuditLog(path), "api") == api[-1]
     assert await last_record(JsonlAuditLog(path), "nobody") is None
+
+
+async def test_a_record_id_written_twice_is_read_once_the_first_copy(tmp_path: Path) -> None:
+    """A record written again under its id (a restart settling a change whose record was
+    written) is read once: the copy written first, in its place."""
+    path = tmp_path / "audit.jsonl"
+    made = records(4)
+    again = replace(made[1], notes=("settled at restart",))
+    sink = JsonlSink(path, max_bytes=1 << 20, keep=2)
+    await emit_all(sink, [*made[:3], again, made[3]])
+    assert len(lines_of(path)) == 5
+    assert read_jsonl(path) == made
+    assert read_jsonl(path, limit=3) == made[1:]  # three distinct records, not two
+    assert read_jsonl(path, since=made[1].ts) == made[1:]
 
 
 async def test_a_rotated_file_older_than_since_is_not_read(tmp_path: Path) -> None:

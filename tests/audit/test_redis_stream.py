@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -242,6 +243,21 @@ async def test_reader_filters_pages_and_drops_duplicates(
     assert await read_stream(audit_redis, STREAM, target="api", limit=2) == api[-2:]
     assert await read_stream(audit_redis, STREAM, since=web[3].ts, target="web") == web[3:]
     assert await last_record(StreamAuditLog(audit_redis, STREAM), "web") == web[-1]
+
+
+async def test_a_record_id_written_twice_is_read_once_the_first_copy(
+    audit_redis: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same id in the stream twice with different contents (written again at a
+    restart): the copy written first is kept, across pages."""
+    monkeypatch.setattr(readers, "_PAGE", 2)
+    made = records(4)
+    again = replace(made[1], notes=("settled at restart",))
+    await emit_all(sink_for(audit_redis, tmp_path), [*made[:3], again, made[3]])
+    assert len(await in_stream(audit_redis)) == 5
+    assert await read_stream(audit_redis, STREAM) == made
+    assert await read_stream(audit_redis, STREAM, limit=3) == made[1:]
+    assert await read_stream(audit_redis, STREAM, since=made[1].ts) == made[1:]
 
 
 async def test_records_copied_late_from_a_spool_take_their_place_in_time(
