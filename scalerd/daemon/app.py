@@ -197,7 +197,7 @@ class Daemon:
             stored = await self.store.load_all()
             self.runtimes = await self._build_runtimes(self.config, stored, previous={})
             for runtime in self.runtimes.values():
-                await _settle(runtime, self.store, self.recent)
+                await _settle(runtime, self.store, self.recent, self.audit_log)
         await self._build_events(self.config)
         log.info(
             "started",
@@ -892,7 +892,7 @@ class Daemon:
                 runtime.restored_under = fence.token
                 fenced = CURRENT_FENCE.set(fence)
                 try:
-                    await _settle(runtime, self.store, self.recent)
+                    await _settle(runtime, self.store, self.recent, self.audit_log)
                 except LeaseLost:
                     pass  # lost again already; the next owner settles it
                 finally:
@@ -924,9 +924,11 @@ async def _rebuild(
     return result
 
 
-async def _settle(runtime: TargetRuntime, store: StateStore, audit: AuditSink) -> None:
+async def _settle(
+    runtime: TargetRuntime, store: StateStore, audit: AuditSink, written: AuditLog
+) -> None:
     """Settle a change left in flight by the last stop (or the previous owner)."""
-    outcome = await recover_pending(runtime, store, audit)
+    outcome = await recover_pending(runtime, store, audit, written)
     if outcome is not None:
         log.info(
             "settled a change in flight at the last stop", target=runtime.name, outcome=outcome

@@ -30,8 +30,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import structlog
+from redis.exceptions import RedisError
 
-from ..audit import AuditRecord, AuditSink, new_record_id
+from ..audit import AuditLog, AuditRecord, AuditSink, new_record_id
 from ..clock import Clock
 from ..config import Target
 from ..core import (
@@ -402,7 +403,7 @@ def _log(record: AuditRecord) -> None:
 
 
 async def recover_pending(
-    runtime: TargetRuntime, store: StateStore, audit: AuditSink
+    runtime: TargetRuntime, store: StateStore, audit: AuditSink, written: AuditLog | None = None
 ) -> str | None:
     """After a restart: settle a change that was sent but not known to have landed.
 
@@ -413,6 +414,10 @@ async def recover_pending(
     that it was settled at restart). If not, it never reached the actuator: its record
     says so (``failed``), and the next evaluation decides afresh. Either way the chain of
     records continues from that record.
+
+    That record is not written again if ``written`` (the audit log) already holds its id:
+    the evaluation wrote it, and only the state save after it failed before the process
+    died. The chain then continues from the target's latest record there.
     """
     pending = runtime.stored.pending
     if pending is None:
@@ -430,15 +435,38 @@ async def recover_pending(
             pending.at,
         )
     record = _settled_record(pending, capacity, landed)
-    last_record_id = record.id if record is not None else runtime.stored.last_record_id
+    already = await _written_since(written, runtime.name, pending, record)
+    latest = already or record
+    last_record_id = latest.id if latest is not None else runtime.stored.last_record_id
     runtime.stored = replace(
         runtime.stored, state=state, pending=None, last_record_id=last_record_id
     )
     await store.save(runtime.name, runtime.stored)
-    if record is not None:
-        await audit.emit(record)
-        runtime.last_record = record
+    if latest is not None:
+        if already is None:
+            await audit.emit(latest)
+        runtime.last_record = latest
     return "landed" if landed else "lost"
+
+
+# a record's ts is its evaluation's start, kept to the millisecond: before ``Pending.at``
+_SETTLE_SLACK = timedelta(seconds=1)
+
+
+async def _written_since(
+    written: AuditLog | None, target: str, pending: Pending, record: AuditRecord | None
+) -> AuditRecord | None:
+    """The target's latest record in the audit log if ``record`` is already there.
+
+    Not knowing (the log cannot be read now) writes it again: readers keep the first copy.
+    """
+    if written is None or record is None:
+        return None
+    try:
+        found = await written.read(target=target, since=pending.at - _SETTLE_SLACK)
+    except (RedisError, OSError):
+        return None
+    return found[-1] if any(each.id == record.id for each in found) else None
 
 
 def _settled_record(pending: Pending, capacity: Capacity, landed: bool) -> AuditRecord | None:
