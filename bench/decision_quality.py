@@ -8,7 +8,7 @@ work left unserved, scale actions and reversals; then the wall time. Presets kee
 own ``[simulate]`` model (what their metrics are, how late they arrive); only the trace's
 scale is imposed, so every preset faces the same demand.
 
-    python bench/decision_quality.py [--peak-replicas 40] [--jobs N]
+    python bench/decision_quality.py [--peak-replicas 40] [--jobs N] [--preset NAME ...]
 """
 
 from __future__ import annotations
@@ -55,9 +55,20 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="replays run in parallel"
     )
+    parser.add_argument(
+        "--preset",
+        action="append",
+        default=[],
+        help=f"replay only this preset of rules/ (repeatable; {BASELINE} is always replayed)",
+    )
     args = parser.parse_args()
 
     presets = sorted(RULES.glob("*.toml"))
+    if args.preset:
+        unknown = set(args.preset) - {preset.stem for preset in presets}
+        if unknown:
+            parser.error(f"no such preset in rules/: {', '.join(sorted(unknown))}")
+        presets = [p for p in presets if p.stem in {*args.preset, BASELINE}]
     traces = sorted(TRACES.glob("*.csv"))
     jobs = [(preset, trace, args.peak_replicas) for trace in traces for preset in presets]
     started = time.perf_counter()
