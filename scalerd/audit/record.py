@@ -20,6 +20,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from operator import attrgetter
 from typing import Any, Literal, get_args
 
 import orjson
@@ -31,6 +33,7 @@ __all__ = [
     "ACTIONS",
     "Action",
     "AuditRecord",
+    "describe_shadow",
     "format_ts",
     "new_record_id",
     "parse_ts",
@@ -38,6 +41,14 @@ __all__ = [
 ]
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
+
+
+class _FromDecision(Enum):
+    """``not_scaled_reason`` unless the caller says otherwise: the decision's own."""
+
+    REASON = 0
+
+
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
 # a JSON object as ``json.loads`` returns it; treat as read-only
@@ -148,13 +159,13 @@ class AuditRecord:
         fence: int | None = None,
         record_id: str | None = None,
         ts: datetime | None = None,
+        trigger: JsonObject | None = None,
+        shadow: JsonObject | None = None,
+        not_scaled_reason: str | _FromDecision | None = _FromDecision.REASON,
     ) -> AuditRecord:
         """The record of ``decision``. ``ts`` defaults to the decision's time, so a replay
         writes the same timestamps as the run it replays."""
-        described = decision.as_dict()
-        current, inputs, rules, steps = _as_json_gives_back(
-            (described["current"], described["inputs"], described["rules"], described["steps"])
-        )
+        current, inputs, rules, steps = _decision_parts(decision)
         at = _to_millis(ts or decision.at)
         return cls(
             ts=at,
@@ -171,30 +182,27 @@ class AuditRecord:
             current=current,
             recommended=decision.recommended,
             desired=decision.desired,
-            not_scaled_reason=described["not_scaled_reason"],
+            not_scaled_reason=(
+                _reason(decision)
+                if not_scaled_reason is _FromDecision.REASON
+                else not_scaled_reason
+            ),
             error=redact(error) if error is not None else None,
             operation=redact(operation) if operation is not None else None,
             tier=decision.tier,
             restarts=decision.restarts,
-            cooldown_s=described["cooldown_s"],
+            cooldown_s=decision.cooldown.total_seconds(),
             notes=tuple(redact(note) for note in notes),
-            inputs=tuple(inputs),
-            rules=tuple(rules),
-            steps=tuple(steps),
+            inputs=inputs,
+            rules=rules,
+            steps=steps,
+            trigger=trigger,
+            shadow=shadow,
         )
 
     def with_shadow(self, decision: Decision, rules: str) -> AuditRecord:
         """This record with the shadow rule's decision of the same evaluation beside it."""
-        described = decision.as_dict()
-        (steps,) = _as_json_gives_back((described["steps"],))
-        shadow = {
-            "rules": rules,
-            "recommended": decision.recommended,
-            "desired": decision.desired,
-            "not_scaled_reason": described["not_scaled_reason"],
-            "steps": steps,
-        }
-        return replace(self, shadow=shadow)
+        return replace(self, shadow=describe_shadow(decision, rules))
 
     @classmethod
     def without_decision(
@@ -213,6 +221,7 @@ class AuditRecord:
         operation: str | None = None,
         fence: int | None = None,
         record_id: str | None = None,
+        trigger: JsonObject | None = None,
     ) -> AuditRecord:
         """The record of an evaluation that stopped before ``decide`` (the actuator could
         not report its capacity, the tick timed out): every evaluation leaves a record."""
@@ -235,10 +244,11 @@ class AuditRecord:
             not_scaled_reason=None,
             error=redact(error),
             operation=redact(operation) if operation is not None else None,
+            trigger=trigger,
         )
 
     def as_dict(self) -> JsonObject:
-        out = {field.name: getattr(self, field.name) for field in fields(self)}
+        out = dict(zip(_FIELD_ORDER, _all_fields(self), strict=True))
         out["ts"] = format_ts(self.ts)
         return out
 
@@ -267,4 +277,44 @@ class AuditRecord:
 
 
 # the keys a record is read from: computed once, as reading 10,000 records must be quick
-_FIELD_NAMES = frozenset(field.name for field in fields(AuditRecord))
+_FIELD_ORDER = tuple(field.name for field in fields(AuditRecord))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
+# every field's value in one C call (a getattr per field costs more than the JSON encoding)
+_all_fields = attrgetter(*_FIELD_ORDER)
+
+
+def _decision_parts(
+    decision: Decision,
+) -> tuple[JsonObject, tuple[JsonObject, ...], tuple[JsonObject, ...], tuple[JsonObject, ...]]:
+    """The decision's current capacity, inputs, rules and steps as JSON gives them back,
+    exactly as ``Decision.as_dict()`` describes them, in one orjson round trip: orjson
+    writes the capacity and the reports (dataclasses whose fields are their ``as_dict``
+    keys, in order) itself; a step leaves out what it does not have, so it describes
+    itself."""
+    current, inputs, rules, steps = orjson.loads(
+        orjson.dumps(
+            (
+                decision.current,
+                decision.inputs,
+                decision.rules,
+                [step.as_dict() for step in decision.steps],
+            ),
+            default=str,
+        )
+    )
+    return current, tuple(inputs), tuple(rules), tuple(steps)
+
+
+def describe_shadow(decision: Decision, rules: str) -> JsonObject:
+    """A record's ``shadow``: the shadow rule's decision (``rules``: its name)."""
+    return {
+        "rules": rules,
+        "recommended": decision.recommended,
+        "desired": decision.desired,
+        "not_scaled_reason": _reason(decision),
+        "steps": _as_json_gives_back([step.as_dict() for step in decision.steps]),
+    }
+
+
+def _reason(decision: Decision) -> str | None:
+    return str(decision.not_scaled_reason) if decision.not_scaled_reason else None

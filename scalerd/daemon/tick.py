@@ -27,12 +27,13 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from redis.exceptions import RedisError
 
 from ..audit import AuditLog, AuditRecord, AuditSink, new_record_id
+from ..audit.record import JsonObject, describe_shadow
 from ..clock import Clock
 from ..config import Target
 from ..core import (
@@ -47,7 +48,7 @@ from ..core import (
 from ..errors import LeaseLost, StaleFence, Throttled
 from ..events.trigger import POLL, Trigger
 from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
-from ..redact import REDACTED, redact, redact_value
+from ..redact import REDACTED, redact_value
 from .metrics import DaemonMetrics
 from .outage import Outage
 from .reads import SharedReads, describe
@@ -120,8 +121,10 @@ async def _evaluate(
 ) -> AuditRecord:
     started = time.perf_counter()
     now = ctx.clock.now()
+    described = _describe(trigger)
     if ctx.cluster is not None and fence is None:
-        record = _record_without_decision(runtime, ctx, now, started, _lease_lost(runtime, ctx))
+        problem = _lease_lost(runtime, ctx)
+        record = _record_without_decision(runtime, ctx, now, started, problem, described)
     else:
         observations = await _read_sources(runtime, ctx, trigger, now)
         try:
@@ -129,13 +132,14 @@ async def _evaluate(
         except asyncio.CancelledError:
             raise
         except Exception as problem:  # the actuator could not say: record it, decide nothing
-            record = _record_without_decision(runtime, ctx, now, started, problem)
+            record = _record_without_decision(runtime, ctx, now, started, problem, described)
         else:
             if capacity.operation is None and runtime.stored.operation is not None:
                 # not yet seen to end: hold until its outcome is audited
                 capacity = replace(capacity, operation=runtime.stored.operation.operation)
-            record = await _decide_and_act(runtime, ctx, now, started, capacity, observations)
-    record = replace(record, trigger=redact_value(trigger.as_dict()))
+            record = await _decide_and_act(
+                runtime, ctx, now, started, capacity, observations, described
+            )
     await ctx.audit.emit(record)
     runtime.last_record = record
     ctx.metrics.observe(record, runtime.target.spec.rule)
@@ -151,34 +155,45 @@ async def _decide_and_act(
     started: float,
     capacity: Capacity,
     observations: list[Observation],
+    trigger: JsonObject,
 ) -> AuditRecord:
     spec = runtime.target.spec
     decision, state = decide(spec, runtime.stored.state, capacity, observations, now)
     prev = _prev(runtime)
-    planned = AuditRecord.from_decision(
-        decision,
-        record_id=new_record_id(now),
-        action="held",
-        kind=runtime.target.actuator.kind,
-        config_version=ctx.config_version,
-        instance=ctx.instance,
-        fence=_token(),
-        prev=prev,
-        duration_ms=0.0,
-        dry_run=ctx.dry_run,
-        operation=decision.current.operation,
+    record_id = new_record_id(now)
+    shadow = (
+        _shadow(runtime, capacity, observations, now) if runtime.target.shadow is not None else None
     )
-    if runtime.target.shadow is not None:
-        planned = _with_shadow(runtime, planned, capacity, observations, now)
+
+    def record(action: Action, trigger: JsonObject | None = trigger, **outcome: Any) -> AuditRecord:
+        """The record of this decision, built once (a dataclass ``replace`` per field
+        changed costs more than the record's JSON)."""
+        return AuditRecord.from_decision(
+            decision,
+            record_id=record_id,
+            action=action,
+            kind=runtime.target.actuator.kind,
+            config_version=ctx.config_version,
+            instance=ctx.instance,
+            fence=_token(),
+            prev=prev,
+            duration_ms=_elapsed_ms(started),
+            dry_run=ctx.dry_run,
+            trigger=trigger,
+            shadow=shadow,
+            **outcome,
+        )
+
     action: Action = "held"
     error: str | None = None
-    reason = planned.not_scaled_reason
+    reason = _reason(decision)
     applied = Applied()
     if decision.changes and ctx.dry_run:
         action = "dry-run"
     elif decision.changes:
         # written ahead: the record this change will get, as if it landed
-        ahead = replace(planned, action="scaled", duration_ms=_elapsed_ms(started))
+        # (its trigger is added by the evaluation that writes it, as before)
+        ahead = record("scaled", trigger=None, operation=decision.current.operation)
         pending = Pending.of(decision, now, ahead.as_dict())
         try:
             _check_write_budget(runtime, ctx)
@@ -195,31 +210,33 @@ async def _decide_and_act(
                 action, error, applied, state = await _apply(runtime, decision, state, now)
     notes = list(applied.notes)
     try:
-        unsaved = await _save(runtime, ctx, state, None, planned.id)
+        unsaved = await _save(runtime, ctx, state, None, record_id)
     except LeaseLost as lost:
         unsaved = None
         if action == "held":
             action, reason, error = "skipped", "LeaseLost", f"LeaseLost: {lost}"
     if unsaved is not None and action != "skipped":
         notes.append(f"state not saved ({unsaved}); kept in memory until the store answers")
-    return replace(
-        planned,
-        action=action,
+    # (from_decision redacts the error, the operation and the notes)
+    return record(
+        action,
         not_scaled_reason=reason,
-        error=redact(error) if error is not None else None,
-        operation=redact(applied.operation) if applied.operation else planned.operation,
-        notes=tuple(redact(note) for note in notes),
-        duration_ms=_elapsed_ms(started),
+        error=error,
+        operation=applied.operation or decision.current.operation,
+        notes=notes,
     )
 
 
-def _with_shadow(
+def _reason(decision: Decision) -> str | None:
+    return str(decision.not_scaled_reason) if decision.not_scaled_reason else None
+
+
+def _shadow(
     runtime: TargetRuntime,
-    record: AuditRecord,
     capacity: Capacity,
     observations: list[Observation],
     now: datetime,
-) -> AuditRecord:
+) -> JsonObject:
     """The shadow rule decides on the same readings and capacity; it never acts, but its
     own cooldowns and rate limits run as if it had (so it paces itself as it would live)."""
     spec = runtime.target.shadow
@@ -228,7 +245,7 @@ def _with_shadow(
     if decision.changes:
         state = record_applied(spec, state, decision, now)
     runtime.shadow_state = state
-    return record.with_shadow(decision, runtime.target.config.shadow)
+    return describe_shadow(decision, runtime.target.config.shadow)
 
 
 async def _apply(
@@ -308,7 +325,12 @@ def _token() -> int | None:
 
 
 def _record_without_decision(
-    runtime: TargetRuntime, ctx: TickContext, now: datetime, started: float, problem: Exception
+    runtime: TargetRuntime,
+    ctx: TickContext,
+    now: datetime,
+    started: float,
+    problem: Exception,
+    trigger: JsonObject,
 ) -> AuditRecord:
     skipped = isinstance(problem, Throttled | LeaseLost)
     action: Literal["failed", "skipped"] = "skipped" if skipped else "failed"
@@ -326,6 +348,7 @@ def _record_without_decision(
         duration_ms=_elapsed_ms(started),
         dry_run=ctx.dry_run,
         error=prefix + describe(problem),
+        trigger=trigger,
     )
 
 
@@ -379,6 +402,14 @@ async def _read_sources(
         runtime.target.spec.rule.interval / 2,
     )
     return [*offered.values(), *results]
+
+
+# what a poll's records say started them, described once (records are read-only)
+_POLL = redact_value(POLL.as_dict())
+
+
+def _describe(trigger: Trigger) -> JsonObject:
+    return _POLL if trigger is POLL else redact_value(trigger.as_dict())
 
 
 def _elapsed_ms(started: float) -> float:

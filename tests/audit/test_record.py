@@ -6,13 +6,15 @@ import json
 import re
 from dataclasses import fields, replace
 from datetime import timedelta
+from typing import Any
 
+import orjson
 import pytest
 
 from scalerd.audit import AuditRecord, chain_breaks, format_ts, parse_ts
-from scalerd.core import Capacity, Observation, TargetState, decide
+from scalerd.core import Capacity, Decision, Observation, TargetState, decide
 
-from .build import T0, held_by_cooldown, record, records, scaled_with_rate_limit, target_spec
+from .build import CPU, T0, held_by_cooldown, record, records, scaled_with_rate_limit, target_spec
 
 # DESIGN.md §5, plus what the issue adds (tier, restarts, operation, notes)
 REQUIRED = [
@@ -160,3 +162,50 @@ def test_unknown_keys_from_a_newer_writer_are_ignored() -> None:
     made = record()
     newer = json.loads(made.to_json()) | {"shiny_new_field": 1}
     assert AuditRecord.from_mapping(newer) == made
+
+
+def _as_decision_describes_it(decision: Decision) -> dict[str, Any]:
+    """What a record of ``decision`` holds of it: ``Decision.as_dict()`` as JSON gives it
+    back (how records were built before they were built straight from the decision)."""
+    described = orjson.loads(orjson.dumps(decision.as_dict(), default=str))
+    return {key: described[key] for key in ("current", "inputs", "rules", "steps")} | {
+        "not_scaled_reason": described["not_scaled_reason"],
+        "cooldown_s": described["cooldown_s"],
+    }
+
+
+def _failed_read() -> Decision:
+    spec = target_spec(max=10, track=[{"metric": "cpu", "type": "utilization", "target": 50}])
+    decision, _ = decide(
+        spec, TargetState(), Capacity(4, 3, "op-7"), [Observation.failed("cpu", "boom")], T0
+    )
+    return decision
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        pytest.param(held_by_cooldown(), id="cooldown"),
+        pytest.param(scaled_with_rate_limit(), id="rate-limit"),
+        pytest.param(_failed_read(), id="failed-read"),
+        pytest.param(
+            replace(held_by_cooldown(), inputs=(replace(CPU, value=float("nan")),)), id="nan"
+        ),
+    ],
+)
+def test_a_record_holds_the_decision_as_its_as_dict_describes_it(decision: Decision) -> None:
+    """The record is built from the decision's parts in one orjson call; what it holds,
+    and its JSON, stay what ``Decision.as_dict()`` gives (a field added to a report and not
+    to its ``as_dict``, or the other way round, fails here)."""
+    made = record(decision)
+    described = _as_decision_describes_it(decision)
+    held = {key: getattr(made, key) for key in ("current", "inputs", "rules", "steps")}
+    assert {key: list(v) if key != "current" else v for key, v in held.items()} == {
+        key: described[key] for key in held
+    }
+    assert (made.not_scaled_reason, made.cooldown_s) == (
+        described["not_scaled_reason"],
+        described["cooldown_s"],
+    )
+    written = json.loads(made.to_json())
+    assert {key: written[key] for key in held} == {key: described[key] for key in held}

@@ -8,6 +8,7 @@ import json
 import random
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from scalerd.audit import MemorySink
 from scalerd.clock import ManualClock
 from scalerd.config import load_config
 from scalerd.core import Capacity, Decision, ScaleEvent, TargetState
+from scalerd.core.model import Recommendation, Sample
 from scalerd.daemon.app import Daemon
 from scalerd.daemon.metrics import DaemonMetrics
 from scalerd.daemon.outage import Outage
@@ -27,16 +29,17 @@ from scalerd.daemon.state import (
     InFlight,
     StateError,
     StoredTarget,
+    decode_document,
     encode_stored,
 )
-from scalerd.daemon.state_codec import FORMAT
+from scalerd.daemon.state_codec import FORMAT, EncodedRuns
 from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate, recover_pending
 from scalerd.files import replace_atomically
 from scalerd.plugins import Applied, BuildContext
 from scalerd.sources import SOURCES
 
 from .build import write_config
-from .test_state import stored
+from .test_state import rich_state, stored
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -113,6 +116,52 @@ def test_a_row_is_the_codec_s_json(kept: StoredTarget) -> None:
     """The row has the codec's JSON, its datetimes written by orjson
     (a field added to one and not the other fails here)."""
     assert json.loads(encode_row(kept)) == json.loads(json.dumps(encode_stored(kept)))
+
+
+def _windows(seed: int) -> list[TargetState]:
+    """States as the core moves them on: points added at the back, old ones dropped at
+    the front (the same objects), now and then a window re-sorted (equal, new objects),
+    emptied, or a metric gone."""
+    rng = random.Random(seed)
+    state = rich_state()
+    states = [state]
+    at = T0
+    for step in range(200):
+        at += timedelta(seconds=15)
+        samples = dict(state.samples)
+        for metric in ("cpu", "queue depth", "latency"):
+            kept = samples.get(metric, ())[rng.randrange(3) :]
+            samples[metric] = (*kept, *(Sample(at, rng.random()) for _ in range(rng.randrange(3))))
+        if step % 17 == 5:
+            samples["cpu"] = tuple(Sample(s.at, s.value) for s in samples["cpu"])
+        if step % 23 == 7:
+            samples.pop("latency")
+        if step % 29 == 3:
+            samples["queue depth"] = ()
+        recommendations = (*state.recommendations[rng.randrange(2) :], Recommendation(at, step))
+        events = state.events if step % 11 else (*state.events, ScaleEvent(at, step, step + 1))
+        state = replace(state, samples=samples, recommendations=recommendations, events=events)
+        states.append(state)
+    return states
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_row_written_from_what_it_wrote_before_is_the_codec_s_json(seed: int) -> None:
+    """A target's rows are written through its EncodedRuns, which re-encodes only the
+    points added since its last save: each row still is the codec's JSON, and reads back
+    as the state saved."""
+    runs = EncodedRuns()
+    for state in _windows(seed):
+        kept = StoredTarget(state, last_record_id="r")
+        row = encode_row(kept, runs)
+        assert json.loads(row) == json.loads(json.dumps(encode_stored(kept)))
+        assert decode_document(json.loads(row), "row").state == state
+
+
+def test_a_naive_time_is_refused_before_it_is_written() -> None:
+    naive = replace(rich_state(), last_active_at=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="aware"):
+        encode_row(StoredTarget(naive))
 
 
 # --- the import of a FileStateStore document ----------------------------------------------
