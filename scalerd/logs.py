@@ -10,10 +10,14 @@ JSON lines and a token never reaches it in plain text.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
-from typing import Literal
+import threading
+from typing import Any, Literal, TextIO
 
+import orjson
 import structlog
 
 from .redact import redact_event
@@ -30,7 +34,7 @@ def configure_logging(
 ) -> None:
     as_json = format == "json" or (format == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_json)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
@@ -68,6 +72,65 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_CoalescingFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _json(event: Any, **_: Any) -> str:
+    """A log line as orjson writes it (compact; what it cannot write, as its text)."""
+    return orjson.dumps(event, default=str).decode()
+
+
+class _CoalescingFactory:
+    """Loggers writing to ``file`` once per turn of the event loop: the lines logged while
+    it runs one round of callbacks (a pass's decisions finish together) are written in
+    one call at its end rather than a write and a flush each. Off the event loop's thread,
+    or with no loop running, a line is written at once; what is waiting is written at exit
+    too."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        # the loop a write of what waits is scheduled on (one that closed before running
+        # it does not hold lines back: a write on another loop schedules its own)
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+        atexit.register(self.flush)
+
+    def __call__(self, *args: Any) -> _CoalescingLogger:
+        return _CoalescingLogger(self)
+
+    def write(self, line: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._lines.append(line)
+            if loop is not None:
+                if self._scheduled is not loop:
+                    self._scheduled = loop
+                    loop.call_soon(self.flush)
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+            self._scheduled = None
+            if lines:
+                self._file.write("\n".join(lines) + "\n")
+                self._file.flush()
+
+
+class _CoalescingLogger:
+    """structlog's ``PrintLogger``, but the line goes to its factory's next write."""
+
+    def __init__(self, factory: _CoalescingFactory) -> None:
+        self._factory = factory
+
+    def msg(self, message: str) -> None:
+        self._factory.write(message)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg

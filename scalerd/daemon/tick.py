@@ -405,11 +405,14 @@ async def _read_sources(
 
 
 # what a poll's records say started them, described once (records are read-only)
-_POLL = redact_value(POLL.as_dict())
+_POLL: JsonObject = redact_value(POLL.as_dict())
 
 
 def _describe(trigger: Trigger) -> JsonObject:
-    return _POLL if trigger is POLL else redact_value(trigger.as_dict())
+    if trigger is POLL:
+        return _POLL
+    described: JsonObject = redact_value(trigger.as_dict())
+    return described
 
 
 def _elapsed_ms(started: float) -> float:
