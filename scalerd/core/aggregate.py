@@ -9,8 +9,10 @@ failure too. Zero is never a stand-in for "no data".
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -49,8 +51,8 @@ def _first_at_or_after(samples: tuple[Sample, ...], when: datetime) -> int:
     return bisect.bisect_left(samples, when, key=_time)
 
 
-def _time(sample: Sample) -> datetime:
-    return sample.at
+# a C-level key: bisect calls it at every probe
+_time = operator.attrgetter("at")
 
 
 def _invalid(samples: tuple[Sample, ...]) -> str | None:
@@ -93,8 +95,13 @@ def aggregate(values: list[float], aggregation: str) -> float:
     if aggregation == "count":
         return float(len(values))
     if aggregation.startswith("p"):
-        return _percentile(sorted(values), float(aggregation[1:]))
+        return _percentile(sorted(values), _percent(aggregation))
     raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+@functools.cache
+def _percent(aggregation: str) -> float:
+    return float(aggregation[1:])
 
 
 def _percentile(ordered: list[float], percent: float) -> float:
@@ -116,25 +123,23 @@ def read_metric(
 ) -> InputReport:
     """Aggregate one metric over ``(now - window, now]``; a zero window means the newest point."""
     window_s = window.total_seconds()
-
-    def failed(error: str, points: int = 0, age: float | None = None) -> InputReport:
-        return InputReport(metric, source, None, aggregation, window_s, points, age, error)
-
     if failure is not None:
-        return failed(failure)
+        return InputReport(metric, source, None, aggregation, window_s, 0, None, failure)
     if not samples:
-        return failed("no data")
+        return InputReport(metric, source, None, aggregation, window_s, 0, None, "no data")
+    newest = samples[-1]
     # a point stamped just after `now` (read after the tick began) is fresh, not from the future
-    age = max(0.0, (now - samples[-1].at).total_seconds())
-    if age > max_age.total_seconds():
-        return failed(
-            f"stale: newest point is {age:g}s old (max age {max_age.total_seconds():g}s)", 0, age
-        )
+    age = max(0.0, (now - newest.at).total_seconds())
+    limit = max_age.total_seconds()
+    if age > limit:
+        error = f"stale: newest point is {age:g}s old (max age {limit:g}s)"
+        return InputReport(metric, source, None, aggregation, window_s, 0, age, error)
     if window_s <= 0:
-        return InputReport(metric, source, samples[-1].value, aggregation, 0.0, 1, age)
+        return InputReport(metric, source, newest.value, aggregation, 0.0, 1, age)
     start = bisect.bisect_right(samples, now - window, key=_time)  # strictly newer than cutoff
+    if start == len(samples):
+        error = f"no data in the last {window_s:g}s"
+        return InputReport(metric, source, None, aggregation, window_s, 0, age, error)
     values = [sample.value for sample in samples[start:]]
-    if not values:
-        return failed(f"no data in the last {window_s:g}s", 0, age)
     value = aggregate(values, aggregation)
     return InputReport(metric, source, value, aggregation, window_s, len(values), age)

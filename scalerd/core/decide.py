@@ -22,7 +22,7 @@ scale event and cooldowns once the actuator has carried the change out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
 from .aggregate import ingest
@@ -67,7 +67,7 @@ def decide(
 
     observations = tuple(observations)
     samples, failures = ingest(state.samples, observations, target.retention, now)
-    state = replace(state, ready_history=_log_ready(state.ready_history, capacity, target, now))
+    state = _evolve(state, ready_history=_log_ready(state.ready_history, capacity, target, now))
     bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
     if schedule_reason is not None:
         steps.append(replace(schedule_reason, before=current, after=current))
@@ -202,7 +202,7 @@ def decide(
         and value != current
         and target.ladder.tier(value).restarts,
     )
-    new_state = replace(
+    new_state = _evolve(
         state,
         samples=samples,
         recommendations=recommendations,
@@ -244,7 +244,7 @@ def record_scale(
     until = at + cooldown
     if after > before:
         cooling = state.scale_out_cooldown_until is not None and at < state.scale_out_cooldown_until
-        return replace(
+        return _evolve(
             state,
             events=events,
             scale_out_cooldown_until=until,
@@ -252,7 +252,20 @@ def record_scale(
             scale_in_cooldown_until=until,
             scale_out_base=state.scale_out_base if cooling else before,
         )
-    return replace(state, events=events, scale_in_cooldown_until=until)
+    return _evolve(state, events=events, scale_in_cooldown_until=until)
+
+
+_STATE_FIELDS = tuple(field.name for field in fields(TargetState))
+_set = object.__setattr__
+
+
+def _evolve(state: TargetState, **changes: object) -> TargetState:
+    """``dataclasses.replace`` for the state, at half its cost (it runs twice per
+    evaluation): TargetState has no ``__post_init__`` to skip, and every field is copied."""
+    new = TargetState.__new__(TargetState)
+    for name in _STATE_FIELDS:
+        _set(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
 
 
 def _observe_demand(

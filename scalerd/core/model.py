@@ -137,6 +137,8 @@ class Controls:
     override_until: datetime | None = None
 
     def active(self, now: datetime) -> Controls:
+        if self.pause_until is None and self.override_until is None:
+            return self  # nothing can expire: the common case, checked every evaluation
         pause, pause_until = self.pause, self.pause_until
         if pause_until is not None and now >= pause_until:
             pause, pause_until = None, None
