@@ -67,13 +67,14 @@ def decide(
 
     observations = tuple(observations)
     samples, failures = ingest(state.samples, observations, target.retention, now)
-    state = _evolve(state, ready_history=_log_ready(state.ready_history, capacity, target, now))
+    # the state below is the one given: only ready_history changes before the end
+    ready_history = _log_ready(state.ready_history, capacity, target, now)
     bounds, schedule_reason = effective_bounds(rule, target.calendar, now)
     if schedule_reason is not None:
         steps.append(replace(schedule_reason, before=current, after=current))
 
     evaluation = evaluate(
-        rule, target.metrics, samples, failures, capacity, state, target.ladder, now
+        rule, target.metrics, samples, failures, capacity, state, target.ladder, now, ready_history
     )
     best = evaluation.best()
     breakers = state.breakers
@@ -204,6 +205,7 @@ def decide(
     )
     new_state = _evolve(
         state,
+        ready_history=ready_history,
         samples=samples,
         recommendations=recommendations,
         consecutive_failures=consecutive_failures,
@@ -260,8 +262,9 @@ _set = object.__setattr__
 
 
 def _evolve(state: TargetState, **changes: object) -> TargetState:
-    """``dataclasses.replace`` for the state, at half its cost (it runs twice per
-    evaluation): TargetState has no ``__post_init__`` to skip, and every field is copied."""
+    """``dataclasses.replace`` for the state at half its cost (it runs at every evaluation
+    and every applied change): TargetState has no ``__post_init__`` to skip, and every
+    field, whatever fields it gains, is copied."""
     new = TargetState.__new__(TargetState)
     for name in _STATE_FIELDS:
         _set(new, name, changes[name] if name in changes else getattr(state, name))

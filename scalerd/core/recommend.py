@@ -90,6 +90,9 @@ class _Reader:
         return report
 
 
+_NO_COOLDOWN = timedelta(0)
+
+
 def _within(ratio: float, tolerance: Tolerance) -> bool:
     # Kubernetes (1.33+): no change while 1 - down <= ratio <= 1 + up, bounds inclusive
     return 1.0 - tolerance.down <= ratio <= 1.0 + tolerance.up
@@ -212,9 +215,12 @@ def evaluate(
     state: TargetState,
     ladder: Ladder | None,
     now: datetime,
+    ready_history: tuple[tuple[datetime, int], ...] | None = None,
 ) -> Evaluation:
-    """Every rule's proposal. ``state.ready_history`` says how many replicas were ready when
-    each reading was measured."""
+    """Every rule's proposal. ``ready_history`` (default: ``state.ready_history``) says how
+    many replicas were ready when each reading was measured."""
+    if ready_history is None:
+        ready_history = state.ready_history
     reader = _Reader(samples, metrics, failures, now)
     current = capacity.provisioned
     reports: list[RuleReport] = []
@@ -238,7 +244,7 @@ def evaluate(
                 track, read.value, current, ladder, rule.tolerance
             )
         else:
-            reported = _ready_at(state.ready_history, now - timedelta(seconds=read.age_s or 0.0))
+            reported = _ready_at(ready_history, now - timedelta(seconds=read.age_s or 0.0))
             replicas, held, detail = track_replicas(
                 track, read.value, capacity, rule.tolerance, reported
             )
@@ -248,7 +254,7 @@ def evaluate(
                 track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"
             )
         )
-        proposals.append(Proposal(track.label, "track", replicas, timedelta(0)))
+        proposals.append(Proposal(track.label, "track", replicas, _NO_COOLDOWN))
 
     _evaluate_thresholds(rule, reader, current, reports, proposals, triggers)
     for policy in rule.step:
@@ -257,9 +263,8 @@ def evaluate(
         held = _evaluate_drain(drain, reader, current, rule.tolerance, reports, proposals)
         within = within or held
 
-    failed = tuple(
-        sorted({report.metric for report in reader.reports.values() if report.error is not None})
-    )
+    errors = [report.metric for report in reader.reports.values() if report.error is not None]
+    failed = tuple(sorted(set(errors))) if errors else ()
     inputs = tuple(reader.reports.values())
     # alerts after everything that decides: what they read never counts as a failure
     # that holds a scale-in. One whose metric has no source here (a replay that does not

@@ -26,12 +26,9 @@ def stabilize(
 ) -> tuple[int, tuple[Recommendation, ...], Reason]:
     up_cutoff = now - behavior.up_window
     down_cutoff = now - behavior.down_window
-    up_limit = down_limit = raw
-    for recommendation in history:
-        if recommendation.at > up_cutoff:
-            up_limit = min(up_limit, recommendation.replicas)
-        if recommendation.at > down_cutoff:
-            down_limit = max(down_limit, recommendation.replicas)
+    # one pass per window in C-driven generators, not a min() and a max() call per entry
+    up_limit = min(raw, min((r.replicas for r in history if r.at > up_cutoff), default=raw))
+    down_limit = max(raw, max((r.replicas for r in history if r.at > down_cutoff), default=raw))
     stabilized = min(max(current, up_limit), down_limit)
 
     # keep what either window can still see, then record this recommendation
