@@ -17,7 +17,7 @@ own) and measures:
 * ``peak RSS`` of that process.
 
 Then the idle CPU of a real ``scalerd run`` with 100 targets at 15 s (``--idle-seconds``,
-60 by default; 0 skips it).
+60 by default; 0 skips it). ``--sizes ""`` measures the idle daemon only.
 
     python bench/scale.py [--sizes 100,1000,10000] [--idle-seconds 60] [--profile N]
 """
@@ -234,7 +234,7 @@ def main() -> int:
     )
     print(header)
     print("-" * len(header))
-    for size in (int(part) for part in args.sizes.split(",")):
+    for size in (int(part) for part in args.sizes.split(",") if part):
         command = [sys.executable, __file__, "--child", str(size)]
         command += ["--synchronous", args.synchronous, "--profile", str(args.profile)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -8,8 +8,9 @@ Optional capabilities are separate Protocols checked with ``isinstance``.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -207,14 +208,29 @@ class Plugin(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """The plugins of one family, keyed by ``kind``, in sorted order."""
+    """The plugins of one family, keyed by ``kind``, in sorted order.
 
-    def __init__(self, family: str, plugins: Sequence[Plugin[T]]) -> None:
-        kinds = [plugin.kind for plugin in plugins]
+    An entry is a :class:`Plugin`, or the name of the module whose ``PLUGIN`` it is
+    (:meth:`of_modules`): that module, and the SDK it brings, is imported the first time
+    its kind is asked for, so a daemon pays only for the kinds its config uses.
+    """
+
+    def __init__(self, family: str, plugins: Sequence[Plugin[T]] | Mapping[str, str]) -> None:
+        entries: dict[str, Plugin[T] | str] = (
+            dict(plugins)
+            if isinstance(plugins, Mapping)
+            else {plugin.kind: plugin for plugin in plugins}
+        )
+        kinds = list(entries) if isinstance(plugins, Mapping) else [p.kind for p in plugins]
         if kinds != sorted(set(kinds)):
             raise ValueError(f"{family} registry must list unique kinds in sorted order: {kinds}")
         self.family = family
-        self._plugins = {plugin.kind: plugin for plugin in plugins}
+        self._plugins = entries
+
+    @classmethod
+    def of_modules(cls, family: str, package: str, modules: Mapping[str, str]) -> Registry[T]:
+        """``modules`` maps each kind to its module in ``package`` (which holds ``PLUGIN``)."""
+        return cls(family, {kind: f"{package}.{module}" for kind, module in modules.items()})
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -224,9 +240,19 @@ class Registry(Generic[T]):
         return kind in self._plugins
 
     def __iter__(self) -> Iterator[Plugin[T]]:
-        return iter(self._plugins.values())
+        """Every plugin (which imports every module: for the reference and the tests)."""
+        return iter([self.get(kind) for kind in self._plugins])
 
     def get(self, kind: str) -> Plugin[T]:
+        entry = self._entry(kind)
+        if isinstance(entry, str):
+            plugin: Plugin[T] = importlib.import_module(entry).PLUGIN
+            if plugin.kind != kind:
+                raise ValueError(f"{entry}.PLUGIN is kind {plugin.kind!r}, registered as {kind!r}")
+            self._plugins[kind] = entry = plugin
+        return entry
+
+    def _entry(self, kind: str) -> Plugin[T] | str:
         try:
             return self._plugins[kind]
         except KeyError:

@@ -1,35 +1,28 @@
 """Actuators, one module per ``kind``.
 
-The registry lists every plugin explicitly, sorted by kind: adding an actuator is one
-import and one entry here, and nothing registers itself as a side effect of being imported.
+The registry lists every plugin explicitly, sorted by kind: adding an actuator is one entry
+here (kind → module, which holds ``PLUGIN``), and nothing registers itself as a side effect
+of being imported. A module is imported only when its kind is used: a daemon that scales
+no Kubernetes workload never loads the Kubernetes client.
 """
 
 from __future__ import annotations
 
 from ..plugins import Actuator, Registry
-from . import (
-    azure_app_service,
-    azure_container_apps,
-    azure_postgres,
-    azure_redis,
-    azure_sql,
-    kubernetes,
-    process_pool,
-    recording,
-)
 
 __all__ = ["ACTUATORS"]
 
-ACTUATORS: Registry[Actuator] = Registry(
+ACTUATORS: Registry[Actuator] = Registry.of_modules(
     "actuator",
-    [
-        azure_app_service.PLUGIN,
-        azure_container_apps.PLUGIN,
-        azure_postgres.PLUGIN,
-        azure_redis.PLUGIN,
-        azure_sql.PLUGIN,
-        kubernetes.PLUGIN,
-        process_pool.PLUGIN,
-        recording.PLUGIN,
-    ],
+    __name__,
+    {
+        "azure-app-service": "azure_app_service",
+        "azure-container-apps": "azure_container_apps",
+        "azure-postgres-flexible": "azure_postgres",
+        "azure-redis": "azure_redis",
+        "azure-sql": "azure_sql",
+        "kubernetes": "kubernetes",
+        "process-pool": "process_pool",
+        "recording": "recording",
+    },
 )
