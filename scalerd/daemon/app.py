@@ -151,6 +151,8 @@ class Daemon:
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        # set by each applied reload: the config watch may have been switched on
+        self._watch_switched = asyncio.Event()
         self._started_at = self.clock.now()
         self.operations = OperationWatch(lambda name: self.runtimes.get(name))
 
@@ -168,6 +170,7 @@ class Daemon:
         await self.aclose()
 
     async def start(self) -> None:
+        self._config_mtime = _mtime(self.config_path)
         self.config: Config = (
             self._preloaded
             if self._preloaded is not None
@@ -340,6 +343,8 @@ class Daemon:
     async def reload(self) -> bool:
         """Validate and apply the config file; keep the running config if it is invalid."""
         async with self._reload_lock:
+            # the file as read now: the watch reloads when it changes from this
+            self._config_mtime = _mtime(self.config_path)
             try:
                 config = await asyncio.to_thread(load_config, self.config_path)
                 refuse_secret_looking_strings(config)
@@ -369,6 +374,7 @@ class Daemon:
             if self.events is not None and self.listening_on is not None:
                 self.events.start()
             self.reload_status = ReloadStatus(self.clock.now(), True)
+            self._watch_switched.set()
             self.metrics.reloads.labels("applied").inc()
             if self.listening_on is not None:
                 self._start_loops()
@@ -376,14 +382,15 @@ class Daemon:
             return True
 
     async def _watch_config(self) -> None:
-        last = _mtime(self.config_path)
         while True:
-            await asyncio.sleep(CONFIG_POLL_S)
             if not self.config.daemon.watch_config:
+                # switched off: no polling at all until a reload (SIGHUP) switches it on
+                self._watch_switched.clear()
+                await self._watch_switched.wait()
                 continue
+            await asyncio.sleep(CONFIG_POLL_S)
             current = _mtime(self.config_path)
-            if current != last:
-                last = current
+            if current != self._config_mtime:
                 await self.reload()
 
     def _install_signal_handlers(self) -> None:
