@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -71,3 +73,29 @@ def test_each_plugin_has_a_test_module_named_after_it(
     module = TESTS / folder / f"test_{plugin.kind.replace('-', '_')}.py"
 
     assert module.is_file(), f"no tests for {folder} kind {plugin.kind!r}: expected {module}"
+
+
+def test_a_kind_is_imported_only_when_asked_for_and_must_match_its_module() -> None:
+    registry: Registry[Any] = Registry.of_modules(
+        "source", "scalerd.sources", {"replay": "replay", "shadowed": "recording_x"}
+    )
+    assert registry.kinds == ("replay", "shadowed")  # known without importing anything
+    assert registry.get("replay").kind == "replay"
+    with pytest.raises(ModuleNotFoundError):
+        registry.get("shadowed")  # only now is its module looked for
+    with pytest.raises(KeyError, match="known kinds: replay, shadowed"):
+        registry.get("nope")
+    renamed: Registry[Any] = Registry.of_modules("source", "scalerd.sources", {"tape": "replay"})
+    with pytest.raises(ValueError, match="kind 'replay', registered as 'tape'"):
+        renamed.get("tape")
+
+
+def test_the_registries_import_no_plugin_module() -> None:
+    code = (
+        "import sys, scalerd.sources, scalerd.actuators, scalerd.events, scalerd.notify\n"
+        "families = ('sources', 'actuators', 'events', 'notify')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(tuple(f'scalerd.{f}.' for f in families))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # the families' shared bases only
+    assert done.stdout.strip() == "['scalerd.events.base', 'scalerd.notify.base']"

@@ -20,7 +20,15 @@ from scalerd.daemon.loop import TargetLoop, slack_of
 from .build import replay_target, write_config
 
 # what a daemon that reads a replay and scales a recording pool has no use for
-HEAVY = ("azure.mgmt", "azure.servicebus", "azure.monitor", "azure.identity", "kubernetes_asyncio")
+HEAVY = (
+    "azure.eventhub",
+    "azure.identity",
+    "azure.mgmt",
+    "azure.monitor",
+    "azure.servicebus",
+    "azure.storage",
+    "kubernetes_asyncio",
+)
 
 # runs the CLI in this process, then says which modules it had loaded
 PROBE = """
@@ -122,7 +130,7 @@ def test_target_loops_due_together_wake_the_event_loop_together() -> None:
     finally:
         loop.close()
 
-    # the first polls are spread over jitter × interval: that many grid steps per round,
+    # the first polls are spread over jitter * interval: that many grid steps per round,
     # each one wake-up for every target due in it (100 without the grid)
     steps = int(jitter * interval / slack_of(interval)) + 2
     assert selector.sleeps <= steps * (rounds + 1), selector.sleeps
