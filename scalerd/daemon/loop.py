@@ -103,6 +103,8 @@ class TargetLoop:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(wake_at):
                     await self._wake.wait()
+        else:  # due already: still let the others run (an evaluation may not await)
+            await asyncio.sleep(0)
         woken = self._wake.is_set()
         self._wake.clear()
         return woken
