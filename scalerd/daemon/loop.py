@@ -48,6 +48,7 @@ class TargetLoop:
         self._evaluate = evaluate
         self._interval = interval
         self._slack = slack_of(interval)
+        self._woke_at = 0.0  # the instant the last sleep was to end
         # the first evaluation is spread over `jitter` of an interval so targets that share
         # an interval do not all hit their sources at the same instant
         self._first_delay = (rng or random.Random()).uniform(0, jitter * interval)
@@ -88,9 +89,11 @@ class TargetLoop:
                 await self._evaluate()
             except Exception:  # the loop outlives any failure of one evaluation
                 log.exception("evaluation failed", target=self.name)
-            # the next poll an interval after this one was due: it keeps its phase, however
-            # late the grid woke it; after an event, an interval after the event's evaluation
-            due = (started if woken else due) + self._interval
+            # the next poll an interval after the grid step this one woke on, which keeps
+            # its phase; an interval after it started when an event woke it, or when the
+            # event loop was too busy to wake it on time (never two polls closer than that)
+            on_time = not woken and started - self._woke_at < self._slack
+            due = (self._woke_at if on_time else started) + self._interval
             due = max(due, loop.time())  # one that ran past its interval goes again at once
 
     async def _sleep_until(self, due: float) -> bool:
@@ -100,10 +103,12 @@ class TargetLoop:
             # the same instant for every loop due within one step: one wake-up for them all
             slack = self._slack
             wake_at = math.ceil(due / slack) * slack if slack > 0 else due
+            self._woke_at = wake_at
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(wake_at):
                     await self._wake.wait()
         else:  # due already: still let the others run (an evaluation may not await)
+            self._woke_at = loop.time()
             await asyncio.sleep(0)
         woken = self._wake.is_set()
         self._wake.clear()
