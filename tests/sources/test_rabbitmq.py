@@ -9,6 +9,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -27,6 +28,9 @@ from scalerd.plugins import BuildContext, Source
 from scalerd.sources.rabbitmq import PLUGIN, RabbitMQConfig
 
 pytestmark = pytest.mark.slow  # a node takes ~10 s to boot
+
+# each node's pid file, by its management URL (the overloaded-node test pauses the node)
+PID_FILES: dict[str, Path] = {}
 
 
 def _free_port() -> int:
@@ -83,6 +87,7 @@ def rabbitmq() -> Iterator[str]:
         pytest.skip(
             f"a RabbitMQ node could not start here: {(home / 'out.log').read_text()[-400:]}"
         )
+    PID_FILES[url] = home / "pid"
     yield url
     subprocess.run(["rabbitmqctl", "-n", node, "stop"], env=env, capture_output=True, timeout=60)
     if process.poll() is None:
@@ -187,6 +192,26 @@ async def test_a_wrong_password_fails_without_showing_it(
     with pytest.raises(SourceError) as failure:
         await reader.read()
     assert "wrong password" in str(failure.value) and "4d1f" not in str(failure.value)
+
+
+async def test_a_node_too_busy_to_answer_fails_the_read_within_its_timeout(
+    rabbitmq: str, http: httpx.AsyncClient
+) -> None:
+    """An overloaded node stops answering rather than throttling: the read fails in words
+    after `timeout` (never a zero), and the next read after the node recovers succeeds."""
+    queue_with(rabbitmq, "frozen-node", 2)
+    reader = source(http, rabbitmq, queues=["frozen-node"], timeout="1s")
+    assert await settled(reader, 2.0) == 2.0
+    pid = int(PID_FILES[rabbitmq].read_text().split()[0])
+    os.kill(pid, signal.SIGSTOP)  # the node's VM, frozen as by a long GC or a starved host
+    try:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="rabbitmq management API unreachable: ReadTimeout"):
+            await reader.read()
+        assert time.monotonic() - started < 10
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert await settled(reader, 2.0) == 2.0
 
 
 def test_credentials_in_the_url_are_refused() -> None:
