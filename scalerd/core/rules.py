@@ -778,17 +778,14 @@ class Predict(Spec):
         return self
 
 
-class BreakerOpen(Spec):
-    """When a breaker opens: the reading is strictly above ``above`` (an error rate, a
-    connection use) or strictly below ``below`` (a health flag, a success ratio)."""
+class _OneSide(Spec):
+    """A threshold given on one side, ``above`` or ``below`` (a breaker's open or close)."""
 
-    # open when the reading is above this (give above or below)
     above: float | None = None
-    # open when the reading is below this (give above or below)
     below: float | None = None
 
     @model_validator(mode="after")
-    def _one_side(self) -> BreakerOpen:
+    def _one_side(self) -> _OneSide:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of above or below")
         return self
@@ -797,14 +794,28 @@ class BreakerOpen(Spec):
     def threshold(self) -> float:
         return self.above if self.above is not None else self.below  # type: ignore[return-value]
 
-    def fails(self, value: float) -> bool:
-        return value > self.above if self.above is not None else value < self.threshold
+    def past(self, value: float) -> bool:
+        """Strictly past the threshold, on its side."""
+        return value > self.threshold if self.above is not None else value < self.threshold
 
     def __str__(self) -> str:
         return f"> {self.threshold:g}" if self.above is not None else f"< {self.threshold:g}"
 
 
-class BreakerClose(Spec):
+class BreakerOpen(_OneSide):
+    """When a breaker opens: the reading is strictly above ``above`` (an error rate, a
+    connection use) or strictly below ``below`` (a health flag, a success ratio)."""
+
+    # open when the reading is above this (give above or below)
+    above: float | None = None
+    # open when the reading is below this (give above or below)
+    below: float | None = None
+
+    def fails(self, value: float) -> bool:
+        return self.past(value)
+
+
+class BreakerClose(_OneSide):
     """When an open breaker closes: the reading has stayed strictly on the healthy side of
     the threshold for ``for`` (the hold time), every evaluation in between."""
 
@@ -815,21 +826,8 @@ class BreakerClose(Spec):
     # how long the reading must stay healthy before the breaker closes
     hold: Duration = Field(timedelta(minutes=1), alias="for")
 
-    @model_validator(mode="after")
-    def _one_side(self) -> BreakerClose:
-        if (self.above is None) == (self.below is None):
-            raise ValueError("give exactly one of above or below")
-        return self
-
-    @property
-    def threshold(self) -> float:
-        return self.above if self.above is not None else self.below  # type: ignore[return-value]
-
     def healthy(self, value: float) -> bool:
-        return value > self.above if self.above is not None else value < self.threshold
-
-    def __str__(self) -> str:
-        return f"> {self.threshold:g}" if self.above is not None else f"< {self.threshold:g}"
+        return self.past(value)
 
 
 class Breaker(Spec):

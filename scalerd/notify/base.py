@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import Field
 
@@ -25,17 +25,7 @@ What = Literal[
     "restart_finished",
     "alert",
 ]
-WHAT: tuple[What, ...] = (
-    "scaled",
-    "failed",
-    "at_max",
-    "rapid_scaling",
-    "metric_failure",
-    "fallback",
-    "restart_started",
-    "restart_finished",
-    "alert",
-)
+WHAT: tuple[What, ...] = get_args(What)
 
 
 class NotifyConfig(PluginConfig):
