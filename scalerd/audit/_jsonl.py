@@ -18,14 +18,19 @@ from typing import BinaryIO
 
 from ..files import fsync_dir
 
-__all__ = ["append", "complete_lines", "remove", "rotate", "rotated"]
+__all__ = ["append", "append_bytes", "complete_lines", "remove", "rotate", "rotated"]
 
 _BLOCK = 64 * 1024
 
 
 def append(path: Path, lines: Sequence[str]) -> int:
     """Append ``lines`` (each without its newline) and fsync; return the new file size."""
-    data = "".join(f"{line}\n" for line in lines).encode()
+    return append_bytes(path, "".join(f"{line}\n" for line in lines).encode())
+
+
+def append_bytes(path: Path, data: bytes) -> int:
+    """Append ``data`` (whole lines, each with its newline) and fsync; return the new file
+    size."""
     created = not path.exists()
     if created:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,10 @@ objects in field order), ten times faster.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+import os
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from operator import attrgetter
@@ -59,9 +60,25 @@ _MILLISECOND = timedelta(milliseconds=1)
 
 
 def format_ts(at: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-22T10:00:00.123Z``."""
-    at = at.astimezone(UTC)
-    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-22T10:00:00.123Z``.
+
+    The records of one pass share their time (to the millisecond, often to the microsecond):
+    the last one written is remembered."""
+    global _last_ts
+    last, text = _last_ts
+    if at == last:  # (aware datetimes are equal when they are the same instant)
+        return text
+    utc = at.astimezone(UTC)
+    if utc.year >= 1000:  # (isoformat pads a year to 4 digits, %Y does not)
+        # "…T10:00:00.123+00:00" (cut, not rounded, to milliseconds) less its offset
+        text = f"{utc.isoformat(timespec='milliseconds')[:-6]}Z"
+    else:
+        text = f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    _last_ts = (at, text)
+    return text
+
+
+_last_ts: tuple[datetime, str] = (_EPOCH, "1970-01-01T00:00:00.000Z")
 
 
 def parse_ts(text: str) -> datetime:
@@ -74,13 +91,32 @@ def parse_ts(text: str) -> datetime:
 
 def new_record_id(at: datetime) -> str:
     """A unique id that sorts by time as plain text, like a ULID, with no new dependency:
-    milliseconds since the epoch in 12 hex digits, a dash, 64 random bits."""
+    milliseconds since the epoch in 12 hex digits, a dash, 64 random bits.
+
+    The bits need to be unique, not secret: they come from a generator of this process
+    seeded from ``os.urandom`` (and seeded again in a forked child, which would otherwise
+    repeat its parent's ids), not from one system call per record."""
     millis = (at - _EPOCH) // _MILLISECOND
-    return f"{millis:012x}-{secrets.token_hex(8)}"
+    return f"{millis:012x}-{_random_bits(64):016x}"
+
+
+# a generator of its own: what another library does to ``random``'s seed cannot touch it
+_ids = random.Random()
+
+
+def _seed_ids() -> None:
+    _ids.seed(os.urandom(32))
+
+
+_seed_ids()
+os.register_at_fork(after_in_child=_seed_ids)
+_random_bits = _ids.getrandbits
 
 
 def _to_millis(at: datetime) -> datetime:
     """``at`` in UTC, truncated to what :func:`format_ts` keeps, so a record round-trips."""
+    if at.tzinfo is UTC and not at.microsecond % 1000:
+        return at  # already (a manual clock's time, a record's own)
     if at.tzinfo is None:
         raise ValueError("audit timestamps must be aware datetimes")
     at = at.astimezone(UTC)
@@ -165,9 +201,11 @@ class AuditRecord:
     ) -> AuditRecord:
         """The record of ``decision``. ``ts`` defaults to the decision's time, so a replay
         writes the same timestamps as the run it replays."""
+        if action not in ACTIONS:  # (what __post_init__ checks: the record is built without)
+            raise ValueError(f"unknown audit action {action!r}; expected one of {ACTIONS}")
         current, inputs, rules, steps = _decision_parts(decision)
-        at = _to_millis(ts or decision.at)
-        return cls(
+        at = _to_millis(ts or decision.at)  # (aware, or it raises)
+        return (_new_record if cls is AuditRecord else cls)(
             ts=at,
             id=record_id or new_record_id(at),
             prev=prev,
@@ -192,7 +230,7 @@ class AuditRecord:
             tier=decision.tier,
             restarts=decision.restarts,
             cooldown_s=decision.cooldown.total_seconds(),
-            notes=tuple(redact(note) for note in notes),
+            notes=tuple(map(redact, notes)) if notes else (),
             inputs=inputs,
             rules=rules,
             steps=steps,
@@ -256,6 +294,10 @@ class AuditRecord:
         """One compact JSON line (no newline), keys in field order."""
         return orjson.dumps(self.as_dict()).decode()
 
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json` as UTF-8, as a file or a stream takes it."""
+        return orjson.dumps(self.as_dict())
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AuditRecord:
         """A record from its JSON object. Unknown keys (a newer writer) are ignored."""
@@ -283,20 +325,50 @@ _FIELD_NAMES = frozenset(_FIELD_ORDER)
 _all_fields = attrgetter(*_FIELD_ORDER)
 
 
+def _unchecked_constructor(cls: type[AuditRecord]) -> Callable[..., AuditRecord]:
+    """``cls(**values)`` without ``__post_init__`` and without the frozen dataclass's
+    ``object.__setattr__`` call per field (half the cost of a record built every
+    evaluation): each value goes straight into its slot. Its caller checks what
+    ``__post_init__`` would."""
+    names = [each.name for each in fields(cls)]
+    defaults = {
+        f"_d_{each.name}": each.default for each in fields(cls) if each.default is not MISSING
+    }
+    if any(each.default_factory is not MISSING for each in fields(cls)):
+        raise TypeError("a default factory is not supported here")
+    parameters = ", ".join(
+        f"{name}=_d_{name}" if f"_d_{name}" in defaults else name for name in names
+    )
+    body = "".join(f"    _s_{name}(record, {name})\n" for name in names)
+    namespace: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": cls,
+        **defaults,
+        **{f"_s_{name}": getattr(cls, name).__set__ for name in names},
+    }
+    exec(
+        f"def new(*, {parameters}):\n    record = _new(_cls)\n{body}    return record\n", namespace
+    )
+    return namespace["new"]  # type: ignore[no-any-return]
+
+
+_new_record = _unchecked_constructor(AuditRecord)
+
+
 def _decision_parts(
     decision: Decision,
 ) -> tuple[JsonObject, tuple[JsonObject, ...], tuple[JsonObject, ...], tuple[JsonObject, ...]]:
     """The decision's current capacity, inputs, rules and steps as JSON gives them back,
     exactly as ``Decision.as_dict()`` describes them, in one orjson round trip: orjson
-    writes the capacity and the reports (dataclasses whose fields are their ``as_dict``
-    keys, in order) itself; a step leaves out what it does not have, so it describes
-    itself."""
+    writes the capacity (a dataclass whose fields are its ``as_dict`` keys, in order)
+    itself; the reports and steps describe themselves (``as_dict``: a dict is written
+    faster than a slotted dataclass, and a step leaves out what it does not have)."""
     current, inputs, rules, steps = orjson.loads(
         orjson.dumps(
             (
                 decision.current,
-                decision.inputs,
-                decision.rules,
+                [report.as_dict() for report in decision.inputs],
+                [report.as_dict() for report in decision.rules],
                 [step.as_dict() for step in decision.steps],
             ),
             default=str,

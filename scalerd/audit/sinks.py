@@ -116,22 +116,22 @@ class JsonlSink:
         return self._writes.commits
 
     async def emit(self, record: AuditRecord) -> None:
-        await self._writes.submit(record.to_json())
+        await self._writes.submit(record.to_json_bytes())
 
-    def _write(self, lines: list[str]) -> None:
+    def _write(self, lines: list[bytes]) -> None:
         size = self.path.stat().st_size if self.path.exists() else 0
-        batch: list[str] = []
+        batch: list[bytes] = []
         for line in lines:
-            length = len(line.encode()) + 1
+            length = len(line) + 1
             if size and size + length > self._max_bytes:
                 if batch:
-                    _jsonl.append(self.path, batch)
+                    _jsonl.append_bytes(self.path, _joined(batch))
                     batch = []
                 _jsonl.rotate(self.path, self._keep)
                 size = 0
             batch.append(line)
             size += length
-        _jsonl.append(self.path, batch)
+        _jsonl.append_bytes(self.path, _joined(batch))
 
     async def flush(self) -> None:
         """Wait for the batch under way: then every emitted record is on disk."""
@@ -142,6 +142,11 @@ class JsonlSink:
 
     async def aclose(self) -> None:
         await self._writes.drain()  # let a write in progress finish
+
+
+def _joined(lines: list[bytes]) -> bytes:
+    """JSON lines as a file holds them, each with its newline."""
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 # An unreachable, overloaded or misbehaving Redis. Any of them spools the record rather

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import fields, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
 
-from scalerd.audit import AuditRecord, chain_breaks, format_ts, parse_ts
+from scalerd.audit import AuditRecord, chain_breaks, format_ts, new_record_id, parse_ts
 from scalerd.core import Capacity, Decision, Observation, TargetState, decide
 
 from .build import CPU, T0, held_by_cooldown, record, records, scaled_with_rate_limit, target_spec
@@ -209,3 +210,67 @@ def test_a_record_holds_the_decision_as_its_as_dict_describes_it(decision: Decis
     )
     written = json.loads(made.to_json())
     assert {key: written[key] for key in held} == {key: described[key] for key in held}
+
+
+def test_a_record_built_from_a_decision_is_the_one_its_fields_build() -> None:
+    """``from_decision`` fills the slots itself: the record is the dataclass's own, with
+    every field (defaults included) and its checks."""
+    for made in (record(), record(scaled_with_rate_limit(), operation="op-1", notes=("n",))):
+        assert type(made) is AuditRecord
+        values = {field.name: getattr(made, field.name) for field in fields(AuditRecord)}
+        assert AuditRecord(**values) == made
+        assert repr(AuditRecord(**values)) == repr(made)
+        assert AuditRecord(**values).to_json() == made.to_json()
+    with pytest.raises(ValueError, match="unknown audit action"):
+        record(action="maybe")
+    with pytest.raises(ValueError, match="aware"):
+        record(ts=T0.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        T0,
+        T0.replace(microsecond=999999),
+        T0.replace(microsecond=0),
+        T0.astimezone(timezone(timedelta(hours=5, minutes=30))),
+        T0.astimezone(timezone(timedelta(hours=-8))),
+        datetime(999, 12, 31, 23, 59, 59, 1500, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_format_ts_writes_what_strftime_writes(at: datetime) -> None:
+    utc = at.astimezone(UTC)
+    expected = f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    assert format_ts(at) == expected
+    assert format_ts(at) == expected  # remembered
+    assert format_ts(utc) == expected  # the same instant
+    other = at + timedelta(milliseconds=1) if at.year < 9999 else at - timedelta(seconds=1)
+    assert format_ts(other) != expected
+
+
+def test_record_ids_keep_their_format() -> None:
+    assert re.fullmatch(r"[0-9a-f]{12}-[0-9a-f]{16}", new_record_id(T0))
+    assert new_record_id(T0)[:12] == f"{int(T0.timestamp() * 1000):012x}"
+    # 64 random bits: the leading hex digits are not always 0
+    assert len({new_record_id(T0)[13] for _ in range(200)}) > 1
+
+
+def test_record_ids_differ_in_a_forked_child() -> None:
+    """The generator is seeded again in a forked child: a parent and its child (a worker,
+    a daemonized scalerd) never write the same ids."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out without pytest's teardown
+        try:
+            os.write(write, ",".join(new_record_id(T0) for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    parent = {new_record_id(T0) for _ in range(3)}
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    assert len(child) == 3
+    assert not parent & child
