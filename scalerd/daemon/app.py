@@ -364,6 +364,7 @@ class Daemon:
             self.runtimes = await self._build_runtimes(config, {}, previous=previous)
             for name in set(previous) - set(self.runtimes):
                 self.metrics.forget(name)
+                self.store.forget(name)
             if self.cluster is not None:  # new targets in shards held: restore them
                 kept = {runtime.target.identity for runtime in previous.values()}
                 await self._restore(r for r in self._owned() if r.target.identity not in kept)

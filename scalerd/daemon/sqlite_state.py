@@ -111,6 +111,11 @@ class SqliteStateStore:
             runs = self._runs[target] = EncodedRuns()
         await self._saves.submit((target, encode_row(stored, runs)))
 
+    def forget(self, target: str) -> None:
+        """Drop the JSON remembered for ``target`` (a reload removed it): a target that
+        comes back starts from a fresh one."""
+        self._runs.pop(target, None)
+
     async def pragmas(self) -> dict[str, str]:
         """The journal mode and sync level the database runs with (for tests and bench)."""
         return dict(await self._call(self._pragmas))
@@ -208,16 +213,20 @@ def encode_row(stored: StoredTarget, runs: EncodedRuns | None = None) -> bytes:
     """:func:`~scalerd.daemon.state.encode_stored` as JSON, the state written through
     ``runs`` (the target's :class:`~scalerd.daemon.state_codec.EncodedRuns`: what it
     wrote last time is not encoded again; a fresh one without)."""
-    document: dict[str, Any] = {
-        "state": (runs or EncodedRuns()).state(stored.state),
-        "pending": None,
-        "last_record_id": stored.last_record_id,
-        "operation": None,
-    }
-    if stored.pending is not None or stored.operation is not None:
-        rest = encode_stored(replace(stored, state=_NO_STATE))  # as the codec has them
-        document["pending"], document["operation"] = rest["pending"], rest["operation"]
-    return orjson.dumps(document, default=_plain)
+    state = (runs or EncodedRuns()).json(stored.state)
+    if stored.pending is None and stored.operation is None:  # (as good as always)
+        return b"".join(
+            (
+                b'{"state":',
+                state,
+                b',"pending":null,"last_record_id":',
+                orjson.dumps(stored.last_record_id),
+                b',"operation":null}',
+            )
+        )
+    rest = encode_stored(replace(stored, state=_NO_STATE))  # as the codec has them
+    rest["state"] = orjson.Fragment(state)
+    return orjson.dumps(rest, default=_plain)
 
 
 _NO_STATE = TargetState()

@@ -218,6 +218,10 @@ class StateStore(Protocol):
     async def save(self, target: str, stored: StoredTarget) -> None:
         """Store ``stored`` durably before returning."""
 
+    def forget(self, target: str) -> None:
+        """Drop what is kept in memory for ``target`` (removed by a reload): its stored
+        state stays where it is."""
+
     async def aclose(self) -> None: ...
 
 
@@ -252,6 +256,9 @@ class FileStateStore:
                 {"format": FORMAT, "targets": documents}, separators=(",", ":")
             ).encode()
             await asyncio.to_thread(replace_atomically, self.path, content)
+
+    def forget(self, target: str) -> None:
+        """Nothing kept per target but its document, which the file keeps."""
 
     async def aclose(self) -> None:
         async with self._lock:  # let a save in progress finish
@@ -346,6 +353,9 @@ class RedisStateStore:
                 for key, value in zip(keys, values, strict=True):
                     pipe.set(key, value)
                 await pipe.execute()
+
+    def forget(self, target: str) -> None:
+        """Nothing kept in memory per target."""
 
     async def aclose(self) -> None:
         """Nothing to release: the client is not ours."""

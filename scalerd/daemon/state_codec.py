@@ -85,7 +85,7 @@ def encode_state(state: TargetState, time: Callable[[datetime], Any] | None = No
 
 
 class EncodedRuns:
-    """One target's state for ``orjson.dumps``, remembering what it wrote last time.
+    """One target's state as JSON, remembering what it wrote last time.
 
     Between two saves a target's sample windows and recommendations move on by a point or
     two: the same objects, a few dropped at the front, a few added at the back. Each run
@@ -93,91 +93,118 @@ class EncodedRuns:
     it was written as, with the tuple it was written from; the next save writes only the
     points added and cuts the dropped ones off the front of the text (every element is a
     JSON object, so the elements start at its ``{``, which nothing inside one holds).
-    The result is the JSON :func:`encode_state` gives, and orjson writes it (an aware
+    The runs and the rest of the state (one orjson call) are joined as they are.
+
+    The result is the JSON :func:`encode_state` gives, as orjson writes it (an aware
     datetime as ``encode_time`` does, or with its own offset, which decodes to the same
     instant); building the codec's dicts for every point again costs ten times more.
+    What it holds is about the size of the runs' JSON: their points once more, as text.
     """
 
-    __slots__ = ("_runs",)
+    __slots__ = ("_events", "_recommendations", "_samples")
 
     def __init__(self) -> None:
-        # run name → (the tuple last written, its elements' JSON without the brackets)
-        self._runs: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+        # per metric (its JSON key, then its run), the recommendations and the scale
+        # events: the tuple last written and its JSON array
+        self._samples: dict[str, tuple[bytes, _Run]] = {}
+        self._recommendations = _NO_RUN
+        self._events = _NO_RUN
 
-    def state(self, state: TargetState) -> JsonObject:
-        """``state`` as :func:`encode_state` has it, with its runs as orjson fragments."""
+    def json(self, state: TargetState) -> bytes:
+        """``state`` as the JSON of :func:`encode_state`."""
         _check_aware(state)
-        samples = {
-            metric: self._run(f"samples:{metric}", points, _sample)
-            for metric, points in state.samples.items()
-        }
-        if len(self._runs) > len(samples) + 2:  # a metric gone from the state
-            self._runs = {
-                name: run
-                for name, run in self._runs.items()
-                if not name.startswith("samples:") or name[8:] in samples
-            }
+        runs = self._samples
+        parts: list[bytes | memoryview] = [b'{"samples":{']
+        for metric, points in state.samples.items():
+            known = runs.get(metric)
+            if known is None:
+                key = orjson.dumps(metric) + b":" if type(metric) is str else _not_a_key(metric)
+                known = runs[metric] = (key, _advance(None, points, _sample))
+            elif known[1][0] is not points:
+                known = runs[metric] = (known[0], _advance(known[1], points, _sample))
+            parts += (known[0], known[1][1], b",")
+        if len(parts) > 1:
+            parts.pop()  # the last comma
+        if len(runs) > len(state.samples):  # a metric gone from the state
+            self._samples = {metric: runs[metric] for metric in state.samples}
+        recommendations = self._recommendations
+        if recommendations[0] is not state.recommendations:
+            recommendations = self._recommendations = _advance(
+                recommendations, state.recommendations, _recommendation
+            )
+        events = self._events
+        if events[0] is not state.events:
+            events = self._events = _advance(events, state.events, _event)
         controls = state.controls
-        return {
-            "samples": samples,
-            "recommendations": self._run("recommendations", state.recommendations, _recommendation),
-            "events": self._run("events", state.events, _event),
-            "scale_out_cooldown_until": state.scale_out_cooldown_until,
-            "scale_in_cooldown_until": state.scale_in_cooldown_until,
-            "scale_out_base": state.scale_out_base,
-            "consecutive_failures": state.consecutive_failures,
-            "last_active_at": state.last_active_at,
-            "controls": {
-                "pause": controls.pause,
-                "pause_until": controls.pause_until,
-                "override": controls.override,
-                "override_until": controls.override_until,
-            },
-            "ready_history": state.ready_history,
-            "demand_history": {
-                "first": state.demand_history.first,
-                "peaks": state.demand_history.peaks,
-            },
-            "breakers": {
-                name: {
-                    "open": breaker.open,
-                    "since": breaker.since,
-                    "healthy_since": breaker.healthy_since,
-                    "opened_at": breaker.opened_at,
-                }
-                for name, breaker in state.breakers.items()
-            },
-        }
+        rest = orjson.dumps(
+            {
+                "scale_out_cooldown_until": state.scale_out_cooldown_until,
+                "scale_in_cooldown_until": state.scale_in_cooldown_until,
+                "scale_out_base": state.scale_out_base,
+                "consecutive_failures": state.consecutive_failures,
+                "last_active_at": state.last_active_at,
+                "controls": {
+                    "pause": controls.pause,
+                    "pause_until": controls.pause_until,
+                    "override": controls.override,
+                    "override_until": controls.override_until,
+                },
+                "ready_history": state.ready_history,
+                "demand_history": {
+                    "first": state.demand_history.first,
+                    "peaks": state.demand_history.peaks,
+                },
+                "breakers": {
+                    name: {
+                        "open": breaker.open,
+                        "since": breaker.since,
+                        "healthy_since": breaker.healthy_since,
+                        "opened_at": breaker.opened_at,
+                    }
+                    for name, breaker in state.breakers.items()
+                },
+            }
+        )
+        parts += (
+            b'},"recommendations":',
+            recommendations[1],
+            b',"events":',
+            events[1],
+            b",",
+            memoryview(rest)[1:],  # (its "{" is the state's)
+        )
+        return b"".join(parts)
 
-    def _run(
-        self, name: str, items: tuple[Any, ...], encode: Callable[[Any], bytes]
-    ) -> orjson.Fragment:
-        before = self._runs.get(name)
-        if before is not None and before[0] is items:
-            text = before[1]
-        else:
-            text = b""
-            kept = 0
-            if before is not None and items:
-                old, old_text = before
-                # where the new tuple starts in the old one (usually 0, 1 or 2 points on)
-                first = items[0]
-                for dropped, item in enumerate(old):
-                    if item is first:
-                        kept = len(old) - dropped
-                        # the same objects (or equal ones: the same JSON) from there on
-                        if kept <= len(items) and items[:kept] == old[dropped:]:
-                            cut = 0
-                            for _ in range(dropped):
-                                cut = old_text.index(b"{", cut + 1)
-                            text = old_text[cut:]
-                        else:
-                            kept = 0
-                        break
-            added = b",".join([encode(item) for item in items[kept:]])
-            text = text + b"," + added if text and added else text or added
-            self._runs[name] = (items, text)
-        return orjson.Fragment(b"[" + text + b"]")
+
+# a run: the tuple last written and its JSON array
+_Run = tuple[tuple[Any, ...], bytes]
+_NO_RUN: _Run = ((), b"[]")
+
+
+def _not_a_key(metric: object) -> bytes:
+    raise TypeError(f"a metric's name is a string, got {metric!r}")
+
+
+def _advance(before: _Run | None, items: tuple[Any, ...], encode: Callable[[Any], bytes]) -> _Run:
+    """The run of ``items``, from the run written before (``before``) where it can be."""
+    if before is not None and items:
+        old, text = before
+        first = items[0]
+        # where the new tuple starts in the old one (usually 0, 1 or 2 points on)
+        for dropped, item in enumerate(old):
+            if item is first:
+                kept = len(old) - dropped
+                # the same objects (or equal ones: the same JSON) from there on
+                if kept <= len(items) and items[:kept] == old[dropped:]:
+                    start = 1  # (after the "[")
+                    for _ in range(dropped):
+                        start = text.index(b"{", start + 1)
+                    if kept == len(items):  # none added
+                        return items, text if start == 1 else b"[" + text[start:]
+                    added = b",".join([encode(each) for each in items[kept:]])
+                    return items, b"".join((b"[", memoryview(text)[start:-1], b",", added, b"]"))
+                break
+    return items, b"".join((b"[", b",".join([encode(each) for each in items]), b"]"))
 
 
 def _sample(sample: Sample) -> bytes:

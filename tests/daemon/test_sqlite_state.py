@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from crash import kill_9_after
 
@@ -32,13 +33,13 @@ from scalerd.daemon.state import (
     decode_document,
     encode_stored,
 )
-from scalerd.daemon.state_codec import FORMAT, EncodedRuns
+from scalerd.daemon.state_codec import FORMAT, EncodedRuns, encode_state
 from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate, recover_pending
 from scalerd.files import replace_atomically
 from scalerd.plugins import Applied, BuildContext
 from scalerd.sources import SOURCES
 
-from .build import write_config
+from .build import replay_target, write_config
 from .test_state import rich_state, stored
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -156,6 +157,60 @@ def test_a_row_written_from_what_it_wrote_before_is_the_codec_s_json(seed: int) 
         row = encode_row(kept, runs)
         assert json.loads(row) == json.loads(json.dumps(encode_stored(kept)))
         assert decode_document(json.loads(row), "row").state == state
+
+
+def _row_as_orjson_writes_the_codec(kept: StoredTarget) -> bytes:
+    """The row as scalerd wrote it before rows were joined from remembered runs: orjson's
+    encoding of the codec's objects, their datetimes passed to orjson as they are."""
+    document = encode_stored(kept)
+    document["state"] = encode_state(kept.state, time=lambda at: at)
+    return orjson.dumps(document)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_row_is_byte_for_byte_what_orjson_writes_of_the_codec_s_objects(seed: int) -> None:
+    """The runs, the rest of the state and the stored target's own fields are joined as
+    orjson would have written them in one call (the bytes, not just their meaning)."""
+    runs = EncodedRuns()
+    pending = stored().pending
+    in_flight = InFlight("op-1", '{"url": "x"}', T0, 2, 3, 60.0, "P2", ("restarts",))
+    for step, state in enumerate(_windows(seed)):
+        kept = StoredTarget(
+            state,
+            pending=pending if step % 7 == 1 else None,
+            last_record_id=None if step % 5 == 2 else f"r{step}",
+            operation=in_flight if step % 9 == 4 else None,
+        )
+        assert encode_row(kept, runs) == _row_as_orjson_writes_the_codec(kept)
+    for kept in (stored(), StoredTarget(), StoredTarget(TargetState(samples={'a"b': ()}))):
+        assert encode_row(kept) == _row_as_orjson_writes_the_codec(kept)
+
+
+async def test_a_target_removed_by_a_reload_is_forgotten(tmp_path: Path) -> None:
+    """The JSON remembered for a target's rows goes with the target; the store keeps the
+    rows of those still configured, and what a renamed target's row held stays on disk."""
+    body = replay_target((90, 90, 10), initial=2, maximum=10)
+    web = body[body.index("[[targets]]") :].replace('name = "api"', 'name = "web"')
+    web = web.replace('actuator = "pool"', 'actuator = "pool-web"')
+    web = '[[actuators]]\nname = "pool-web"\nkind = "recording"\ninitial = 2\n\n' + web
+    path = write_config(tmp_path, body + web)
+    async with Daemon(path, clock=ManualClock(T0)) as daemon:
+        assert isinstance(daemon.store, SqliteStateStore)
+        await daemon.run_once()
+        assert set(daemon.store._runs) == {"api", "web"}
+        remembered = daemon.store._runs["api"]
+        path.write_text(body)
+        assert await daemon.reload()
+        assert set(daemon.store._runs) == {"api"}
+        assert daemon.store._runs["api"] is remembered  # a target kept keeps its JSON
+        await daemon.run_once()
+        assert set(daemon.store._runs) == {"api"}
+        assert set(await daemon.store.load_all()) == {"api", "web"}
+
+
+def test_a_metric_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(TypeError, match="string"):
+        encode_row(StoredTarget(TargetState(samples={1: (Sample(T0, 1.0),)})))  # type: ignore[dict-item]
 
 
 def test_a_naive_time_is_refused_before_it_is_written() -> None:
