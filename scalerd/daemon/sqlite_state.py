@@ -213,20 +213,19 @@ def encode_row(stored: StoredTarget, runs: EncodedRuns | None = None) -> bytes:
     """:func:`~scalerd.daemon.state.encode_stored` as JSON, the state written through
     ``runs`` (the target's :class:`~scalerd.daemon.state_codec.EncodedRuns`: what it
     wrote last time is not encoded again; a fresh one without)."""
-    state = (runs or EncodedRuns()).json(stored.state)
     if stored.pending is None and stored.operation is None:  # (as good as always)
-        return b"".join(
+        tail = b"".join(
             (
-                b'{"state":',
-                state,
                 b',"pending":null,"last_record_id":',
                 orjson.dumps(stored.last_record_id),
                 b',"operation":null}',
             )
         )
-    rest = encode_stored(replace(stored, state=_NO_STATE))  # as the codec has them
-    rest["state"] = orjson.Fragment(state)
-    return orjson.dumps(rest, default=_plain)
+    else:
+        rest = encode_stored(replace(stored, state=_NO_STATE))  # as the codec has them
+        del rest["state"]
+        tail = b"," + orjson.dumps(rest, default=_plain)[1:]
+    return (runs or EncodedRuns()).json(stored.state, b'{"state":', tail)
 
 
 _NO_STATE = TargetState()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from operator import is_
 from typing import Any
 
 import orjson
@@ -89,126 +90,189 @@ class EncodedRuns:
 
     Between two saves a target's sample windows and recommendations move on by a point or
     two: the same objects, a few dropped at the front, a few added at the back. Each run
-    (a metric's samples, the recommendations, the scale events) is kept here as the JSON
-    it was written as, with the tuple it was written from; the next save writes only the
-    points added and cuts the dropped ones off the front of the text (every element is a
-    JSON object, so the elements start at its ``{``, which nothing inside one holds).
-    The runs and the rest of the state (one orjson call) are joined as they are.
+    (a metric's samples, the recommendations, the scale events) is remembered as where
+    its JSON array is in the last text written, with the tuple it was written from; the
+    next save writes only the points added and takes the rest of the array from that text
+    (every element is a JSON object, so the elements start at its ``{``, which nothing
+    inside one holds). So is the rest of the state, written again only when one of its
+    fields is another object (a state is immutable: the same objects write the same JSON).
 
     The result is the JSON :func:`encode_state` gives, as orjson writes it (an aware
     datetime as ``encode_time`` does, or with its own offset, which decodes to the same
     instant); building the codec's dicts for every point again costs ten times more.
-    What it holds is about the size of the runs' JSON: their points once more, as text.
+    What it holds is the last text written (a row, which the store hands to SQLite, so
+    while the row waits for its commit it is not there twice).
     """
 
-    __slots__ = ("_events", "_recommendations", "_samples")
+    __slots__ = ("_events", "_recommendations", "_rest", "_samples", "_text")
 
     def __init__(self) -> None:
-        # per metric (its JSON key, then its run), the recommendations and the scale
-        # events: the tuple last written and its JSON array
+        self._text = b""  # the last JSON written: the runs below are where they are in it
+        # per metric: its JSON key, then its run; the recommendations; the scale events
         self._samples: dict[str, tuple[bytes, _Run]] = {}
         self._recommendations = _NO_RUN
         self._events = _NO_RUN
+        # the other fields of the state, as a run: their values, where their JSON is
+        self._rest: _Run = ((), 0, 0)
 
-    def json(self, state: TargetState) -> bytes:
-        """``state`` as the JSON of :func:`encode_state`."""
+    def json(self, state: TargetState, head: bytes = b"", tail: bytes = b"") -> bytes:
+        """``state`` as the JSON of :func:`encode_state`, between ``head`` and ``tail``
+        (what a row holds around it)."""
         _check_aware(state)
-        runs = self._samples
-        parts: list[bytes | memoryview] = [b'{"samples":{']
+        text = self._text
+        last = memoryview(text)
+        parts: list[bytes | memoryview] = [head, b'{"samples":{']
+        at = len(head) + 12
+        # (kept aside until the text is written: a state that cannot be leaves all as it was)
+        samples: dict[str, tuple[bytes, _Run]] = {}
         for metric, points in state.samples.items():
-            known = runs.get(metric)
+            known = self._samples.get(metric)
             if known is None:
                 key = orjson.dumps(metric) + b":" if type(metric) is str else _not_a_key(metric)
-                known = runs[metric] = (key, _advance(None, points, _sample))
-            elif known[1][0] is not points:
-                known = runs[metric] = (known[0], _advance(known[1], points, _sample))
-            parts += (known[0], known[1][1], b",")
-        if len(parts) > 1:
-            parts.pop()  # the last comma
-        if len(runs) > len(state.samples):  # a metric gone from the state
-            self._samples = {metric: runs[metric] for metric in state.samples}
-        recommendations = self._recommendations
-        if recommendations[0] is not state.recommendations:
-            recommendations = self._recommendations = _advance(
-                recommendations, state.recommendations, _recommendation
-            )
-        events = self._events
-        if events[0] is not state.events:
-            events = self._events = _advance(events, state.events, _event)
+                before = None
+            else:
+                key, before = known
+            if samples:
+                parts.append(b",")
+                at += 1
+            parts.append(key)
+            run = _write(parts, at + len(key), text, last, before, points, _sample)
+            samples[metric] = (key, run)
+            at = run[2]
+        parts.append(b'},"recommendations":')
+        recommendations = _write(
+            parts,
+            at + 20,
+            text,
+            last,
+            self._recommendations,
+            state.recommendations,
+            _recommendation,
+        )
+        parts.append(b',"events":')
+        events = _write(
+            parts, recommendations[2] + 10, text, last, self._events, state.events, _event
+        )
+        parts.append(b",")
+        at = events[2] + 1
         controls = state.controls
-        rest = orjson.dumps(
-            {
-                "scale_out_cooldown_until": state.scale_out_cooldown_until,
-                "scale_in_cooldown_until": state.scale_in_cooldown_until,
-                "scale_out_base": state.scale_out_base,
-                "consecutive_failures": state.consecutive_failures,
-                "last_active_at": state.last_active_at,
-                "controls": {
-                    "pause": controls.pause,
-                    "pause_until": controls.pause_until,
-                    "override": controls.override,
-                    "override_until": controls.override_until,
-                },
-                "ready_history": state.ready_history,
-                "demand_history": {
-                    "first": state.demand_history.first,
-                    "peaks": state.demand_history.peaks,
-                },
-                "breakers": {
-                    name: {
-                        "open": breaker.open,
-                        "since": breaker.since,
-                        "healthy_since": breaker.healthy_since,
-                        "opened_at": breaker.opened_at,
-                    }
-                    for name, breaker in state.breakers.items()
-                },
-            }
+        rest = (
+            state.scale_out_cooldown_until,
+            state.scale_in_cooldown_until,
+            state.scale_out_base,
+            state.consecutive_failures,
+            state.last_active_at,
+            controls,
+            state.ready_history,
+            state.demand_history,
+            state.breakers,
         )
-        parts += (
-            b'},"recommendations":',
-            recommendations[1],
-            b',"events":',
-            events[1],
-            b",",
-            memoryview(rest)[1:],  # (its "{" is the state's)
-        )
-        return b"".join(parts)
+        kept, start, end = self._rest
+        if len(kept) == len(rest) and all(map(is_, rest, kept)):
+            parts.append(last[start:end])
+        else:
+            written = orjson.dumps(
+                {
+                    "scale_out_cooldown_until": state.scale_out_cooldown_until,
+                    "scale_in_cooldown_until": state.scale_in_cooldown_until,
+                    "scale_out_base": state.scale_out_base,
+                    "consecutive_failures": state.consecutive_failures,
+                    "last_active_at": state.last_active_at,
+                    "controls": {
+                        "pause": controls.pause,
+                        "pause_until": controls.pause_until,
+                        "override": controls.override,
+                        "override_until": controls.override_until,
+                    },
+                    "ready_history": state.ready_history,
+                    "demand_history": {
+                        "first": state.demand_history.first,
+                        "peaks": state.demand_history.peaks,
+                    },
+                    "breakers": {
+                        name: {
+                            "open": breaker.open,
+                            "since": breaker.since,
+                            "healthy_since": breaker.healthy_since,
+                            "opened_at": breaker.opened_at,
+                        }
+                        for name, breaker in state.breakers.items()
+                    },
+                }
+            )
+            start, end = 1, len(written)  # (its "{" is the state's; its "}" too)
+            parts.append(memoryview(written)[1:])
+        parts.append(tail)
+        self._text = b"".join(parts)
+        self._samples, self._recommendations, self._events = samples, recommendations, events
+        self._rest = (rest, at, at + end - start)
+        return self._text
 
 
-# a run: the tuple last written and its JSON array
-_Run = tuple[tuple[Any, ...], bytes]
-_NO_RUN: _Run = ((), b"[]")
+# a run: the tuple last written, where its JSON array starts and ends in the last text
+_Run = tuple[tuple[Any, ...], int, int]
+_NO_RUN: _Run = ((), 0, 0)
 
 
 def _not_a_key(metric: object) -> bytes:
     raise TypeError(f"a metric's name is a string, got {metric!r}")
 
 
-def _advance(before: _Run | None, items: tuple[Any, ...], encode: Callable[[Any], bytes]) -> _Run:
-    """The run of ``items``, from the run written before (``before``) where it can be."""
-    if before is not None and items:
-        old, text = before
-        first = items[0]
-        # where the new tuple starts in the old one (usually 0, 1 or 2 points on)
-        for dropped, item in enumerate(old):
-            if item is first:
-                kept = len(old) - dropped
-                # the same objects (or equal ones: the same JSON) from there on
-                if kept <= len(items) and items[:kept] == old[dropped:]:
-                    start = 1  # (after the "[")
-                    for _ in range(dropped):
-                        start = text.index(b"{", start + 1)
-                    if kept == len(items):  # none added
-                        return items, text if start == 1 else b"[" + text[start:]
-                    added = b",".join([encode(each) for each in items[kept:]])
-                    return items, b"".join((b"[", memoryview(text)[start:-1], b",", added, b"]"))
-                break
-    return items, b"".join((b"[", b",".join([encode(each) for each in items]), b"]"))
+def _write(
+    parts: list[bytes | memoryview],
+    at: int,
+    text: bytes,
+    last: memoryview,
+    before: _Run | None,
+    items: tuple[Any, ...],
+    encode: Callable[[Any], bytes],
+) -> _Run:
+    """Add the JSON array of ``items`` to ``parts``, where it starts at ``at``, from the
+    run written before in ``text`` (``before``) where it can be; the run as written."""
+    if before is not None:
+        old, start, end = before
+        if old is items and end:
+            parts.append(last[start:end])
+            return items, at, at + end - start
+        if old and items:
+            first = items[0]
+            # where the new tuple starts in the old one (usually 0, 1 or 2 points on)
+            for dropped, item in enumerate(old):
+                if item is first:
+                    kept = len(old) - dropped
+                    # the same objects (or equal ones: the same JSON) from there on
+                    if kept <= len(items) and items[:kept] == old[dropped:]:
+                        cut = start + 1  # (after the "[")
+                        for _ in range(dropped):
+                            cut = text.index(b"{", cut + 1, end)
+                        if kept == len(items):  # none added
+                            parts += (b"[", last[cut:end])
+                            return items, at, at + 1 + end - cut
+                        added = b",".join([encode(each) for each in items[kept:]])
+                        parts += (b"[", last[cut : end - 1], b",", added, b"]")
+                        return items, at, at + 2 + end - cut + len(added)
+                    break
+    if not items:
+        parts.append(b"[]")
+        return items, at, at + 2
+    array = b"".join((b"[", b",".join([encode(each) for each in items]), b"]"))
+    parts.append(array)
+    return items, at, at + len(array)
 
 
 def _sample(sample: Sample) -> bytes:
-    return orjson.dumps({"at": sample.at, "value": sample.value})
+    """A sample's JSON object; its time's text is remembered from the last one written
+    (the samples of a pass share their times)."""
+    global _last_at
+    at = sample.at
+    last, prefix = _last_at
+    if at is not last and not (at == last and at.tzinfo is last.tzinfo and at.fold == last.fold):
+        prefix = orjson.dumps({"at": at})[:-1] + b',"value":'
+        _last_at = (at, prefix)
+    return prefix + orjson.dumps(sample.value) + b"}"
+
+
+_last_at: tuple[datetime, bytes] = (datetime.min.replace(tzinfo=UTC), b"")
 
 
 def _recommendation(item: Recommendation) -> bytes:

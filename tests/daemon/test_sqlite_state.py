@@ -9,7 +9,7 @@ import random
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -20,7 +20,7 @@ from scalerd.audit import MemorySink
 from scalerd.clock import ManualClock
 from scalerd.config import load_config
 from scalerd.core import Capacity, Decision, ScaleEvent, TargetState
-from scalerd.core.model import Recommendation, Sample
+from scalerd.core.model import BreakerState, Recommendation, Sample
 from scalerd.daemon.app import Daemon
 from scalerd.daemon.metrics import DaemonMetrics
 from scalerd.daemon.outage import Outage
@@ -167,23 +167,65 @@ def _row_as_orjson_writes_the_codec(kept: StoredTarget) -> bytes:
     return orjson.dumps(document)
 
 
-@pytest.mark.parametrize("seed", range(3))
+def _moving(seed: int) -> list[TargetState]:
+    """:func:`_windows`, and now and then the rest of the state changed: a cooldown and
+    the failures counted, controls equal to the last ones but new objects, a breaker."""
+    states = []
+    for step, state in enumerate(_windows(seed)):
+        if step % 13 == 6:
+            until = T0 + timedelta(seconds=step)
+            state = replace(state, consecutive_failures=step % 4, scale_out_cooldown_until=until)
+        if step % 19 == 9:
+            state = replace(state, controls=replace(state.controls))
+        if step % 31 == 15:
+            state = replace(state, breakers={**state.breakers, "x": BreakerState(True, T0)})
+        states.append(state)
+    return states
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_a_row_is_byte_for_byte_what_orjson_writes_of_the_codec_s_objects(seed: int) -> None:
     """The runs, the rest of the state and the stored target's own fields are joined as
-    orjson would have written them in one call (the bytes, not just their meaning)."""
+    orjson would have written them in one call (the bytes, not just their meaning), and
+    the row is what the target's EncodedRuns keeps (not a copy of it beside)."""
     runs = EncodedRuns()
     pending = stored().pending
     in_flight = InFlight("op-1", '{"url": "x"}', T0, 2, 3, 60.0, "P2", ("restarts",))
-    for step, state in enumerate(_windows(seed)):
+    for step, state in enumerate(_moving(seed)):
         kept = StoredTarget(
             state,
             pending=pending if step % 7 == 1 else None,
             last_record_id=None if step % 5 == 2 else f"r{step}",
             operation=in_flight if step % 9 == 4 else None,
         )
-        assert encode_row(kept, runs) == _row_as_orjson_writes_the_codec(kept)
-    for kept in (stored(), StoredTarget(), StoredTarget(TargetState(samples={'a"b': ()}))):
+        row = encode_row(kept, runs)
+        assert row == _row_as_orjson_writes_the_codec(kept)
+        assert runs._text is row
+    # the same instant in two time zones is written with each one's offset
+    later = T0.astimezone(timezone(timedelta(hours=1)))
+    zones = TargetState(samples={"cpu": (Sample(later, 1.0), Sample(T0, 2.0), Sample(later, 3.0))})
+    for kept in (
+        stored(),
+        StoredTarget(),
+        StoredTarget(TargetState(samples={'a"b': ()})),
+        StoredTarget(zones),
+    ):
         assert encode_row(kept) == _row_as_orjson_writes_the_codec(kept)
+
+
+def test_a_state_that_cannot_be_written_leaves_what_was_remembered() -> None:
+    """A save that fails half way (a value JSON does not know, found after the samples
+    were written) leaves the target's EncodedRuns as it was: the rows after it are exact."""
+    runs = EncodedRuns()
+    states = _windows(0)[:6]
+    encode_row(StoredTarget(states[0]), runs)
+    odd = Recommendation(T0, object())  # type: ignore[arg-type]
+    bad = replace(states[1], recommendations=(*states[1].recommendations, odd))
+    with pytest.raises(TypeError):
+        encode_row(StoredTarget(bad), runs)
+    for state in states[1:]:
+        kept = StoredTarget(state)
+        assert encode_row(kept, runs) == _row_as_orjson_writes_the_codec(kept)
 
 
 async def test_a_target_removed_by_a_reload_is_forgotten(tmp_path: Path) -> None:
