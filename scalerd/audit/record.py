@@ -27,7 +27,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from ..core.model import Decision
+from ..core.model import Capacity, Decision, InputReport, Reason
 from ..redact import redact
 
 __all__ = [
@@ -359,22 +359,53 @@ def _decision_parts(
     decision: Decision,
 ) -> tuple[JsonObject, tuple[JsonObject, ...], tuple[JsonObject, ...], tuple[JsonObject, ...]]:
     """The decision's current capacity, inputs, rules and steps as JSON gives them back,
-    exactly as ``Decision.as_dict()`` describes them, in one orjson round trip: orjson
-    writes the capacity (a dataclass whose fields are its ``as_dict`` keys, in order)
-    itself; the reports and steps describe themselves (``as_dict``: a dict is written
-    faster than a slotted dataclass, and a step leaves out what it does not have)."""
+    exactly as ``Decision.as_dict()`` describes them.
+
+    The reports and steps describe themselves (``as_dict``), the capacity by its fields
+    (its ``as_dict`` keys, in order). Their fields are typed (mypy --strict holds the
+    core to it): JSON gives strings, integers, booleans and None back as they are (a
+    subclass, a StrEnum, as the equal plain value), and a float unless it is not finite. So the descriptions are kept as they are
+    when the inputs' floats are finite and every step's data (typed ``Any``) holds only
+    such values; otherwise the whole decision goes through an orjson round trip, as JSON
+    would give it back (a NaN as null, a tuple as a list, anything else as its text)."""
+    capacity = decision.current
+    current = dict(zip(_CAPACITY_FIELDS, _capacity_fields(capacity), strict=True))
+    inputs = tuple([report.as_dict() for report in decision.inputs])
+    rules = tuple([report.as_dict() for report in decision.rules])
+    steps = tuple([step.as_dict() for step in decision.steps])
+    if all(map(_finite, decision.inputs)) and all(map(_plain_step, decision.steps)):
+        return current, inputs, rules, steps
     current, inputs, rules, steps = orjson.loads(
-        orjson.dumps(
-            (
-                decision.current,
-                [report.as_dict() for report in decision.inputs],
-                [report.as_dict() for report in decision.rules],
-                [step.as_dict() for step in decision.steps],
-            ),
-            default=str,
-        )
+        orjson.dumps((current, inputs, rules, steps), default=str)
     )
     return current, tuple(inputs), tuple(rules), tuple(steps)
+
+
+_CAPACITY_FIELDS = tuple(each.name for each in fields(Capacity))
+_capacity_fields = attrgetter(*_CAPACITY_FIELDS)
+# what JSON gives back as it is (a bool is an int, but ``type`` tells them apart)
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _finite(report: InputReport) -> bool:
+    """Whether the report's floats are finite (``x - x`` is NaN for a NaN or an infinity,
+    0 for any other number)."""
+    value, age = report.value, report.age_s
+    return (
+        (value is None or not value - value)
+        and not report.window_s - report.window_s
+        and (age is None or not age - age)
+    )
+
+
+def _plain_step(step: Reason) -> bool:
+    """Whether JSON gives the step's data back as it is: string keys, and values that are
+    strings, integers, booleans, None or finite floats."""
+    for key, value in step.data.items():
+        kind = type(value)
+        if type(key) is not str or (value - value if kind is float else kind not in _SCALARS):
+            return False
+    return True
 
 
 def describe_shadow(decision: Decision, rules: str) -> JsonObject:

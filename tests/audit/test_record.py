@@ -175,6 +175,11 @@ def _as_decision_describes_it(decision: Decision) -> dict[str, Any]:
     }
 
 
+def _with_step_data(data: dict[str, Any]) -> Decision:
+    decision = scaled_with_rate_limit()
+    return replace(decision, steps=(replace(decision.steps[0], data=data), *decision.steps[1:]))
+
+
 def _failed_read() -> Decision:
     spec = target_spec(max=10, track=[{"metric": "cpu", "type": "utilization", "target": 50}])
     decision, _ = decide(
@@ -192,6 +197,15 @@ def _failed_read() -> Decision:
         pytest.param(
             replace(held_by_cooldown(), inputs=(replace(CPU, value=float("nan")),)), id="nan"
         ),
+        pytest.param(
+            replace(held_by_cooldown(), inputs=(replace(CPU, age_s=float("-inf")),)), id="inf"
+        ),
+        pytest.param(_with_step_data({"proposals": 2, "ratio": 0.5, "why": None}), id="flat"),
+        pytest.param(_with_step_data({"limits": [8, 8]}), id="list"),
+        pytest.param(_with_step_data({"window": {"s": 60}}), id="nested"),
+        pytest.param(_with_step_data({"until": T0}), id="datetime"),
+        pytest.param(_with_step_data({"ratio": float("inf")}), id="inf-in-data"),
+        pytest.param(_with_step_data({"on": True, "count": 2**40}), id="bool-and-int"),
     ],
 )
 def test_a_record_holds_the_decision_as_its_as_dict_describes_it(decision: Decision) -> None:
