@@ -67,6 +67,9 @@ Placer = typing.Callable[[KeyPath], tuple[Path, KeyPath, str]]
 # the cooldown of a target on a ladder of tiers (a database, a cache) when none is set
 VERTICAL_COOLDOWN = {"up": "15m", "down": "1h"}
 
+# a maintenance window holds both directions unless the actuator says otherwise
+_BOTH_WAYS = frozenset({"up", "down"})
+
 # keys a [[targets]] entry has besides the rule keys; a rule file may not set them
 _BINDING_KEYS = ("name", "actuator", "rules", "metrics", "min_event_gap", "shadow")
 
@@ -363,6 +366,9 @@ class _Loader:
         # a target using one is not reported again as using something undefined
         self.invalid: set[str] = set()
         self.simulate_section: dict[str, Any] = {}
+        self.target_configs = _TargetConfigs()
+        self.shared: dict[tuple[type, Any], Any] = {}
+        self.shared_mappings: dict[tuple[tuple[str, int], ...], dict[str, Any]] = {}
 
     def load(self) -> Config:
         raw = self.issues.parse(self.path)
@@ -564,7 +570,7 @@ class _Loader:
                 merged.setdefault("cooldown", VERTICAL_COOLDOWN)
             simulate = self._simulate(index, settings, simulate_overlay)
             try:
-                config = _validate(TargetConfig, merged)
+                config = self.target_configs.validate(merged)
             except ValidationError as error:
                 self.issues.from_validation(error, TargetConfig, self._in_target(index))
                 # the keys that are valid still meet the cross-field and cross-reference
@@ -781,7 +787,7 @@ class _Loader:
                 continue
             bound[metric] = source
             max_age = source.max_age or max(3 * config.interval, timedelta(minutes=1))
-            metric_specs[metric] = MetricSpec(source.name, max_age)
+            metric_specs[metric] = self._shared(MetricSpec(source.name, max_age))
         for metric in config.metrics:
             if metric not in used:
                 self.issues.add(
@@ -809,7 +815,7 @@ class _Loader:
 
         ladder = None
         maintenance: tuple[Any, ...] = ()
-        applies_to = frozenset({"up", "down"})
+        applies_to = _BOTH_WAYS
         vertical = _as_vertical(actuator)
         if vertical is not None:
             ladder = vertical.ladder()
@@ -821,13 +827,24 @@ class _Loader:
         spec = TargetSpec(
             name=config.name,
             rule=config,  # a Rule already: validated once, not copied
-            metrics=metric_specs,
+            metrics=self._shared_mapping(metric_specs),
             ladder=ladder,
             maintenance=maintenance,
             maintenance_applies_to=applies_to,
             calendar=calendar,
         )
-        return spec, actuator, bound
+        return spec, actuator, self._shared_mapping(bound)
+
+    def _shared(self, value: H) -> H:
+        """One instance of each equal (immutable, hashable) value the targets hold."""
+        return typing.cast(H, self.shared.setdefault((type(value), value), value))
+
+    def _shared_mapping(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        """One dict for the targets whose mappings hold the same keys and the same objects
+        (targets never change them: they are the config's, read-only)."""
+        key = tuple((name, id(value)) for name, value in mapping.items())
+        # the dict kept holds its values: their ids stay unique while the loader lives
+        return self.shared_mappings.setdefault(key, mapping)
 
     def _check_ladder(self, index: int, config: TargetConfig, tiers: int) -> bool:
         ok = True
@@ -863,6 +880,7 @@ class _Loader:
 # --- helpers ------------------------------------------------------------------------------
 
 M = typing.TypeVar("M", bound=BaseModel)
+H = typing.TypeVar("H", bound=typing.Hashable)
 R = typing.TypeVar("R", bound=Rule)
 
 
@@ -871,6 +889,60 @@ def _validate(model: type[M], raw: Mapping[str, Any]) -> M:
     not a number. The values go in as JSON, whose strict mode still takes an array for a
     tuple and a string for an enum member or a time (TOML's dates become ISO strings)."""
     return model.model_validate_json(_JSON.encode(raw), strict=True)
+
+
+class _TargetConfigs:
+    """``[[targets]]`` entries validated, the rule of each distinct one once.
+
+    Thousands of targets often differ only in their name and actuator (the same inline
+    rule, or the same rule file with the same overrides). The first entry of each
+    distinct rest is validated in full; the others reuse its validated values, nested
+    models included (frozen, so one instance serves every target), and only their own
+    name and actuator are validated. At 10,000 targets that is most of the config's
+    memory (each a few kilobytes of models, sets and dicts) and of its load time.
+
+    Sound because neither a validator nor a cached property of :class:`TargetConfig` reads
+    ``name`` or ``actuator`` (``tests/test_config_memory.py`` checks they are Rule's own).
+    An entry whose name or actuator is invalid is validated in full again, so its
+    problems are reported as they always were.
+    """
+
+    _VARYING = ("name", "actuator")
+
+    def __init__(self) -> None:
+        self._validated: dict[str, TargetConfig] = {}
+
+    def validate(self, merged: Mapping[str, Any]) -> TargetConfig:
+        if not all(type(merged.get(key)) is str for key in self._VARYING):
+            return _validate(TargetConfig, merged)
+        key = _JSON.encode({k: v for k, v in merged.items() if k not in self._VARYING})
+        known = self._validated.get(key)
+        if known is None:
+            config = _validate(TargetConfig, merged)
+            _warm_cached_properties(config)
+            self._validated[key] = config
+            return config
+        values = dict(known.__dict__)  # its fields, and the cached properties computed
+        for name in self._VARYING:
+            try:
+                values[name] = _field_adapter(TargetConfig, name).validate_json(
+                    _JSON.encode(merged[name]), strict=True
+                )
+            except ValidationError:
+                return _validate(TargetConfig, merged)
+        copy = TargetConfig.model_construct(known.model_fields_set, **values)
+        # model_construct keeps only fields: the cached properties (equal, as the rule is)
+        # are carried over so that each target does not compute its own
+        copy.__dict__.update(values)
+        return copy
+
+
+def _warm_cached_properties(model: BaseModel) -> None:
+    """Compute ``model``'s cached properties now, so the copies made of it share them."""
+    for kind in type(model).__mro__:
+        for name, attribute in vars(kind).items():
+            if isinstance(attribute, functools.cached_property):
+                getattr(model, name)
 
 
 def _iso(value: Any) -> str:
