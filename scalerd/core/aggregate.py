@@ -16,7 +16,7 @@ import operator
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from .model import InputReport, Observation, Sample
+from .model import InputReport, Observation, Sample, build_input
 
 __all__ = ["aggregate", "ingest", "read_metric"]
 
@@ -126,22 +126,22 @@ def read_metric(
     """Aggregate one metric over ``(now - window, now]``; a zero window means the newest point."""
     window_s = window.total_seconds()
     if failure is not None:
-        return InputReport(metric, source, None, aggregation, window_s, 0, None, failure)
+        return build_input(metric, source, None, aggregation, window_s, 0, None, failure)
     if not samples:
-        return InputReport(metric, source, None, aggregation, window_s, 0, None, "no data")
+        return build_input(metric, source, None, aggregation, window_s, 0, None, "no data")
     newest = samples[-1]
     # a point stamped just after `now` (read after the tick began) is fresh, not from the future
     age = max(0.0, (now - newest.at).total_seconds())
     limit = max_age.total_seconds()
     if age > limit:
         error = f"stale: newest point is {age:g}s old (max age {limit:g}s)"
-        return InputReport(metric, source, None, aggregation, window_s, 0, age, error)
+        return build_input(metric, source, None, aggregation, window_s, 0, age, error)
     if window_s <= 0:
-        return InputReport(metric, source, newest.value, aggregation, 0.0, 1, age)
+        return build_input(metric, source, newest.value, aggregation, 0.0, 1, age)
     start = bisect.bisect_right(samples, now - window, key=_time)  # strictly newer than cutoff
     if start == len(samples):
         error = f"no data in the last {window_s:g}s"
-        return InputReport(metric, source, None, aggregation, window_s, 0, age, error)
+        return build_input(metric, source, None, aggregation, window_s, 0, age, error)
     values = [sample.value for sample in samples[start:]]
     value = aggregate(values, aggregation)
-    return InputReport(metric, source, value, aggregation, window_s, len(values), age)
+    return build_input(metric, source, value, aggregation, window_s, len(values), age)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from .model import NotScaled, Reason, Step
+from .model import NotScaled, Reason, Step, build_reason
 from .rules import Calendar, Rule
 
 __all__ = ["Bounds", "clamp", "effective_bounds"]
@@ -18,6 +19,13 @@ class Bounds:
     maximum: int
     default: int | None
     profile: str | None = None
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_bounds(minimum: int, maximum: int, default: int | None) -> Bounds:
+    """A rule's own bounds, built once per distinct (min, max, default): every evaluation
+    of every target asks for them."""
+    return Bounds(minimum, maximum, default)
 
 
 def _ramped(base: int, target: int | None, progress: float) -> int:
@@ -32,7 +40,7 @@ def effective_bounds(
     rule: Rule, calendar: Calendar | None, now: datetime
 ) -> tuple[Bounds, Reason | None]:
     """The bounds in force at ``now``: the first open schedule wins (list order)."""
-    base = Bounds(rule.minimum, rule.maximum, rule.default)
+    base = _rule_bounds(rule.minimum, rule.maximum, rule.default)
     if calendar is None:
         return base, None
     for schedule in rule.schedule:
@@ -51,7 +59,7 @@ def effective_bounds(
         )
         bounds = Bounds(minimum, max(maximum, minimum), default, schedule.name)
         ramp_note = f", ramp {progress:.0%}" if progress < 1.0 else ""
-        reason = Reason(
+        reason = build_reason(
             Step.SCHEDULE,
             0,
             0,
@@ -74,7 +82,7 @@ def clamp(desired: int, bounds: Bounds, floor: int) -> Reason | None:
     minimum = max(bounds.minimum, floor)
     profile = f" (profile '{bounds.profile}')" if bounds.profile else ""
     if desired > bounds.maximum:
-        return Reason(
+        return build_reason(
             Step.TOO_MANY,
             desired,
             bounds.maximum,
@@ -83,7 +91,7 @@ def clamp(desired: int, bounds: Bounds, floor: int) -> Reason | None:
             NotScaled.AT_MAX,
         )
     if desired < minimum:
-        return Reason(
+        return build_reason(
             Step.TOO_FEW,
             desired,
             minimum,

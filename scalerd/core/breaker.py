@@ -27,7 +27,15 @@ from datetime import datetime, timedelta
 
 from .aggregate import read_metric
 from .durations import format_duration
-from .model import BreakerState, InputReport, NotScaled, Reason, Sample, Step
+from .model import (
+    BreakerState,
+    InputReport,
+    NotScaled,
+    Reason,
+    Sample,
+    Step,
+    build_reason,
+)
 from .rules import Breaker, MetricSpec
 
 __all__ = ["Judged", "hold_scale_out", "judge"]
@@ -144,20 +152,22 @@ def hold_scale_out(
                 detail = f"breaker {breaker.name} closed: {item.reading}"
             else:
                 continue
-            steps.append(Reason(Step.BREAKER, value, value, detail, data))
+            steps.append(build_reason(Step.BREAKER, value, value, detail, data))
             continue
         status = _open_words(item, now)
         if direct is not None:
             detail = f"{status}; {direct} is not held"
-            steps.append(Reason(Step.BREAKER, value, value, detail, data))
+            steps.append(build_reason(Step.BREAKER, value, value, detail, data))
         elif value > current:
             detail = f"{status}; scale-out {current}→{value} held at {current}"
             data["held"] = True
-            steps.append(Reason(Step.BREAKER, value, current, detail, data, NotScaled.BREAKER_OPEN))
+            steps.append(
+                build_reason(Step.BREAKER, value, current, detail, data, NotScaled.BREAKER_OPEN)
+            )
             value = current
         else:
             steps.append(
-                Reason(Step.BREAKER, value, value, f"{status}; no scale-out to hold", data)
+                build_reason(Step.BREAKER, value, value, f"{status}; no scale-out to hold", data)
             )
     return steps
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .model import NotScaled, Reason, Step
+from .model import NotScaled, Reason, Step, build_reason
 from .recommend import OutTrigger
 
 __all__ = ["protect"]
@@ -47,7 +47,7 @@ def protect(
     # projections only fall as capacity grows, so the first safe one is the largest safe step
     for capacity in range(candidate + 1, current):
         if first_firing(capacity) is None:
-            return Reason(
+            return build_reason(
                 Step.FLAPPING,
                 candidate,
                 capacity,
@@ -56,7 +56,7 @@ def protect(
                 {"projected": projected, "rule": trigger.rule},
                 NotScaled.FLAPPING,
             )
-    return Reason(
+    return build_reason(
         Step.FLAPPING,
         candidate,
         current,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import NotScaled, Reason, Step
+from .model import NotScaled, Reason, Step, build_reason
 from .rules import Ladder
 
 __all__ = ["constrain"]
@@ -15,7 +15,7 @@ def constrain(current: int, desired: int, ladder: Ladder) -> Reason | None:
     toward = 1 if desired > current else -1
     for position in range(desired - toward, current, -toward):
         if ladder.allows(current, position):
-            return Reason(
+            return build_reason(
                 Step.TRANSITION,
                 desired,
                 position,
@@ -24,7 +24,7 @@ def constrain(current: int, desired: int, ladder: Ladder) -> Reason | None:
                 {"from": ladder.tier(current).name, "to": ladder.tier(position).name},
                 NotScaled.TRANSITION,
             )
-    return Reason(
+    return build_reason(
         Step.TRANSITION,
         desired,
         current,

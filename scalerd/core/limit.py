@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from .model import NotScaled, Reason, ScaleEvent, Step, TargetState
+from .model import NotScaled, Reason, ScaleEvent, Step, TargetState, build_reason
 from .rules import Behavior, Policy, ScalingRules
 
 __all__ = ["cooldown_gate", "period_start", "policy_limit", "rate_limit"]
@@ -91,7 +91,7 @@ def rate_limit(
             (Step.SCALE_UP_LIMIT if growing else Step.SCALE_DOWN_LIMIT),
             NotScaled.RATE_LIMITED,
         )
-    return Reason(code, desired, after, detail, {"limit": limit}, holds)
+    return build_reason(code, desired, after, detail, {"limit": limit}, holds)
 
 
 def cooldown_gate(
@@ -117,7 +117,7 @@ def cooldown_gate(
     else:
         return None
     remaining = (until - now).total_seconds()
-    return Reason(
+    return build_reason(
         Step.COOLDOWN,
         desired,
         current,

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .model import DemandHistory, Reason, Sample, Step
+from .model import DemandHistory, Reason, Sample, Step, build_reason
 from .rules import Predict, Rule, Track
 
 __all__ = ["Forecast", "bucket_of", "forecast", "observe", "predictive_floor", "sized_track"]
@@ -174,7 +174,7 @@ def predictive_floor(
         "forecast": None,
     }
     if predicted is None:
-        return Reason(Step.PREDICTIVE_FLOOR, value, value, "no history yet: no floor", data)
+        return build_reason(Step.PREDICTIVE_FLOOR, value, value, "no history yet: no floor", data)
     floor = math.ceil(predicted.value / track.target - 1e-9)
     data.update(
         forecast=predicted.value,
@@ -194,4 +194,4 @@ def predictive_floor(
         after = floor
     elif floor > value:
         detail += " (shadow: not applied)"
-    return Reason(Step.PREDICTIVE_FLOOR, value, after, detail, data)
+    return build_reason(Step.PREDICTIVE_FLOOR, value, after, detail, data)

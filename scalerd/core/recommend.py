@@ -15,12 +15,21 @@ A metric that failed makes its rules abstain; the caller then forbids scale-in.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .aggregate import read_metric
-from .model import Capacity, InputReport, RuleReport, Sample, TargetState
+from .model import (
+    Capacity,
+    InputReport,
+    RuleReport,
+    Sample,
+    TargetState,
+    build_rule_report,
+    builder,
+)
 from .rules import Drain, Ladder, MetricSpec, Rule, StepPolicy, Tolerance, Track
 
 __all__ = ["Evaluation", "OutTrigger", "Proposal", "evaluate", "track_replicas"]
@@ -55,7 +64,15 @@ class Evaluation:
     out_triggers: tuple[OutTrigger, ...]
 
     def best(self) -> Proposal | None:
-        return max(self.proposals, key=lambda proposal: proposal.replicas, default=None)
+        return max(self.proposals, key=_replicas, default=None)
+
+
+_proposal = builder(Proposal)
+_out_trigger = builder(OutTrigger)
+_evaluation = builder(Evaluation)
+
+
+_replicas = operator.attrgetter("replicas")
 
 
 class _Reader:
@@ -233,7 +250,7 @@ def evaluate(
         read = reader.read(track.metric, track.aggregation, track.window)
         if read.value is None:
             reports.append(
-                RuleReport(track.label, "track", False, None, f"metric failed: {read.error}")
+                build_rule_report(track.label, "track", False, None, f"metric failed: {read.error}")
             )
             any_unknown = True
             continue
@@ -244,17 +261,18 @@ def evaluate(
                 track, read.value, current, ladder, rule.tolerance
             )
         else:
-            reported = _ready_at(ready_history, now - timedelta(seconds=read.age_s or 0.0))
+            age = read.age_s
+            reported = _ready_at(ready_history, now - timedelta(seconds=age) if age else now)
             replicas, held, detail = track_replicas(
                 track, read.value, capacity, rule.tolerance, reported
             )
         within = within or held
         reports.append(
-            RuleReport(
+            build_rule_report(
                 track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"
             )
         )
-        proposals.append(Proposal(track.label, "track", replicas, _NO_COOLDOWN))
+        proposals.append(_proposal(track.label, "track", replicas, _NO_COOLDOWN))
 
     _evaluate_thresholds(rule, reader, current, reports, proposals, triggers)
     for policy in rule.step:
@@ -276,17 +294,17 @@ def evaluate(
         read = reader.read(condition.metric, condition.aggregation, condition.window)
         if read.value is None:
             reports.append(
-                RuleReport(alert.label, "alert", False, None, f"metric failed: {read.error}")
+                build_rule_report(alert.label, "alert", False, None, f"metric failed: {read.error}")
             )
             continue
         holds = condition.holds(read.value)
         verdict = "holds" if holds else "does not hold"
         reports.append(
-            RuleReport(
+            build_rule_report(
                 alert.label, "alert", holds, None, f"{condition.metric}={read.value:g}: {verdict}"
             )
         )
-    return Evaluation(
+    return _evaluation(
         inputs=inputs,
         rules=tuple(reports),
         proposals=tuple(proposals),
@@ -316,7 +334,7 @@ def _evaluate_thresholds(
         has_in_rules = has_in_rules or not out
         if read.value is None:
             reports.append(
-                RuleReport(
+                build_rule_report(
                     threshold.label, "threshold", False, None, f"metric failed: {read.error}"
                 )
             )
@@ -324,11 +342,11 @@ def _evaluate_thresholds(
             continue
         if out:
             triggers.append(
-                OutTrigger(threshold.label, read.value, threshold.per_instance, condition.holds)
+                _out_trigger(threshold.label, read.value, threshold.per_instance, condition.holds)
             )
         if not condition.holds(read.value):
             reports.append(
-                RuleReport(
+                build_rule_report(
                     threshold.label,
                     "threshold",
                     False,
@@ -341,7 +359,7 @@ def _evaluate_thresholds(
         result = threshold.action.apply(current)
         result = max(result, current) if out else max(min(result, current), 0)
         reports.append(
-            RuleReport(
+            build_rule_report(
                 threshold.label,
                 "threshold",
                 True,
@@ -350,15 +368,15 @@ def _evaluate_thresholds(
             )
         )
         (outs if out else ins).append(
-            Proposal(threshold.label, "threshold", result, threshold.cooldown)
+            _proposal(threshold.label, "threshold", result, threshold.cooldown)
         )
     if outs:
-        proposals.append(max(outs, key=lambda proposal: proposal.replicas))
+        proposals.append(max(outs, key=_replicas))
     elif has_in_rules and every_in_rule_fires and ins:
-        proposals.append(max(ins, key=lambda proposal: proposal.replicas))
+        proposals.append(max(ins, key=_replicas))
     elif has_in_rules:
         proposals.append(
-            Proposal("scale-in rules (not all fire)", "threshold", current, timedelta(0))
+            _proposal("scale-in rules (not all fire)", "threshold", current, timedelta(0))
         )
 
 
@@ -375,18 +393,18 @@ def _evaluate_step(
     read = reader.read(policy.metric, policy.aggregation, policy.window)
     if read.value is None:
         reports.append(
-            RuleReport(policy.label, "step", False, None, f"metric failed: {read.error}")
+            build_rule_report(policy.label, "step", False, None, f"metric failed: {read.error}")
         )
         return
     if policy.scale_out_steps:
         triggers.append(
-            OutTrigger(policy.label, read.value, policy.per_instance, _step_fires_out(policy))
+            _out_trigger(policy.label, read.value, policy.per_instance, _step_fires_out(policy))
         )
     step = policy.step_for(read.value)
     breach = read.value - policy.threshold
     if step is None:
         reports.append(
-            RuleReport(
+            build_rule_report(
                 policy.label,
                 "step",
                 False,
@@ -406,7 +424,7 @@ def _evaluate_step(
     if base != current:
         note += f" (from {base}, the capacity before the scale-out in cooldown)"
     reports.append(
-        RuleReport(
+        build_rule_report(
             policy.label,
             "step",
             True,
@@ -414,7 +432,7 @@ def _evaluate_step(
             f"{policy.metric}={read.value:g}: breach {breach:+g}: {note}",
         )
     )
-    proposals.append(Proposal(policy.label, "step", result, policy.cooldown))
+    proposals.append(_proposal(policy.label, "step", result, policy.cooldown))
 
 
 def _evaluate_drain(
@@ -433,7 +451,9 @@ def _evaluate_drain(
     failed = [read for read in reads if read.value is None]
     if failed:
         reports.append(
-            RuleReport(drain.label, "drain", False, None, f"metric failed: {failed[0].error}")
+            build_rule_report(
+                drain.label, "drain", False, None, f"metric failed: {failed[0].error}"
+            )
         )
         return False
     waiting = backlog.value or 0.0
@@ -450,8 +470,8 @@ def _evaluate_drain(
         detail += f": ratio {needed / current:.3f} within tolerance"
     else:
         detail += f" -> {replicas}"
-    reports.append(RuleReport(drain.label, "drain", not held, replicas, detail))
-    proposals.append(Proposal(drain.label, "drain", replicas, timedelta(0)))
+    reports.append(build_rule_report(drain.label, "drain", not held, replicas, detail))
+    proposals.append(_proposal(drain.label, "drain", replicas, timedelta(0)))
     return held
 
 

@@ -627,24 +627,24 @@ class Behavior(Spec):
     # stabilization and rate limits when shrinking
     scale_down: ScalingRules = ScalingRules()
 
-    @property
+    @cached_property
     def up_window(self) -> timedelta:
         return self.scale_up.stabilization_window or timedelta(0)
 
-    @property
+    @cached_property
     def down_window(self) -> timedelta:
         window = self.scale_down.stabilization_window
         return timedelta(minutes=5) if window is None else window
 
-    @property
+    @cached_property
     def up_policies(self) -> tuple[Policy, ...]:
         return self.scale_up.policies or DEFAULT_SCALE_UP_POLICIES
 
-    @property
+    @cached_property
     def down_policies(self) -> tuple[Policy, ...]:
         return self.scale_down.policies or DEFAULT_SCALE_DOWN_POLICIES
 
-    @property
+    @cached_property
     def longest_period(self) -> timedelta:
         return max(policy.period for policy in (*self.up_policies, *self.down_policies))
 

@@ -11,7 +11,7 @@ import bisect
 import operator
 from datetime import datetime
 
-from .model import NotScaled, Reason, Recommendation, Step
+from .model import NotScaled, Reason, Recommendation, Step, build_reason, build_recommendation
 from .rules import Behavior
 
 __all__ = ["stabilize"]
@@ -26,15 +26,22 @@ def stabilize(
 ) -> tuple[int, tuple[Recommendation, ...], Reason]:
     up_cutoff = now - behavior.up_window
     down_cutoff = now - behavior.down_window
-    # one pass per window in C-driven generators, not a min() and a max() call per entry
-    up_limit = min(raw, min((r.replicas for r in history if r.at > up_cutoff), default=raw))
-    down_limit = max(raw, max((r.replicas for r in history if r.at > down_cutoff), default=raw))
+    # the lowest recommendation in the scale-up window and the highest in the scale-down
+    # window (``raw`` among them), whatever the history's order, in one pass with no call
+    # per entry: an entry that moves neither limit costs one integer comparison
+    up_limit = down_limit = raw
+    for recommendation in history:
+        replicas = recommendation.replicas
+        if replicas < up_limit and recommendation.at > up_cutoff:
+            up_limit = replicas
+        if replicas > down_limit and recommendation.at > down_cutoff:
+            down_limit = replicas
     stabilized = min(max(current, up_limit), down_limit)
 
     # keep what either window can still see, then record this recommendation
     oldest_needed = min(up_cutoff, down_cutoff)
     start = bisect.bisect_right(history, oldest_needed, key=_time)  # history is in time order
-    kept = (*history[start:], Recommendation(now, raw))
+    kept = (*history[start:], build_recommendation(now, raw))
 
     if raw >= current:
         code, window, kind = Step.SCALE_UP_STABILIZED, behavior.up_window, "lowest"
@@ -45,7 +52,7 @@ def stabilize(
         if stabilized != raw
         else f"no earlier recommendation in the last {window.total_seconds():g}s overrides {raw}"
     )
-    reason = Reason(
+    reason = build_reason(
         code,
         raw,
         stabilized,

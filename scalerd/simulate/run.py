@@ -31,10 +31,18 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from ..core import Capacity, Observation, Sample, TargetState, decide, record_applied
-from ..core.model import Decision, Reason, Step
+from ..core import Capacity, Observation, TargetState, decide, record_applied
+from ..core.model import (
+    Decision,
+    Reason,
+    Step,
+    build_capacity,
+    build_observation,
+    build_sample,
+)
 from ..core.rules import Ladder
 from ..settings import SimulateSettings
 from ..traces import Trace, TraceError
@@ -154,14 +162,17 @@ class _Sensors:
         self.readings = {name: array("d") for name, _ in self._kinds}
         self._delivered = list(self.readings.values())
         self._workload = workload
-        self._start, self._step = scenario.settings.start, scenario.interval
+        self._step = scenario.interval
         self._delay = scenario.delay_ticks
+        self._late = self._delay * self._step
 
-    def read(self, tick: int, demand: float, ready: float, queued: float) -> list[Observation]:
+    def read(
+        self, tick: int, now: datetime, demand: float, ready: float, queued: float
+    ) -> list[Observation]:
         """Measure ``demand`` on ``ready`` replicas (the last tick's; on a ladder, the
-        serving units) and ``queued`` work."""
+        serving units) and ``queued`` work at tick ``tick``, which starts at ``now``."""
         seen = max(tick - self._delay, 0)
-        seen_at = self._start + (tick - self._delay) * self._step
+        seen_at = now - self._late if self._delay else now
         observations = []
         for (name, kind), measured, delivered in zip(
             self._kinds, self._measured, self._delivered, strict=True
@@ -170,8 +181,9 @@ class _Sensors:
                 measured.append(self._dependencies[name].value_at(tick * self._step))
             else:
                 measured.append(measure(kind, demand, ready, queued, self._workload))
-            delivered.append(measured[seen])
-            observations.append(Observation(name, (Sample(seen_at, measured[seen]),)))
+            value = measured[seen]
+            delivered.append(value)
+            observations.append(build_observation(name, (build_sample(seen_at, value),)))
         return observations
 
 
@@ -192,9 +204,12 @@ def simulate(
     pool = ReplicaPool(scenario.initial, scenario.startup_ticks)
     # the tick before the first: the system is taken to have been in the first one's state
     last_ready = pool.ready
+    capacity = build_capacity(pool.provisioned, last_ready)
     for tick in range(len(replay.demand)):
         pool.promote(tick)
-        decision = replay.decide(tick, Capacity(pool.provisioned, last_ready), last_ready)
+        if capacity.provisioned != pool.provisioned or capacity.ready != last_ready:
+            capacity = build_capacity(pool.provisioned, last_ready)
+        decision = replay.decide(tick, capacity, last_ready)
         if decision.changes:
             pool.scale_to(decision.desired, tick)
         replay.record(tick, decision, pool.provisioned, pool.ready, pool.ready)
@@ -214,7 +229,7 @@ def _on_ladder(replay: _Replay, scenario: Scenario, ladder: Ladder) -> Timeline:
     for tick in range(len(replay.demand)):
         server.promote(tick)
         operation = server.in_flight
-        capacity = Capacity(server.current, server.current, operation)
+        capacity = build_capacity(server.current, server.current, operation)
         decision = replay.decide(tick, capacity, last_serving)
         if decision.changes:
             server.change_to(decision.desired, tick)
@@ -268,11 +283,14 @@ class _Replay:
         now = self._start + tick * self._step
         # the tick before the first: taken to have been in the first one's state
         last_demand = self.demand[tick - 1 if tick else 0]
-        observations = self._sensors.read(tick, last_demand, last_serving, self._queued)
+        observations = self._sensors.read(tick, now, last_demand, last_serving, self._queued)
         decision, self._state = decide(self._spec, self._state, capacity, observations, now)
         if decision.changes:
             self._state = record_applied(self._spec, self._state, decision, now)
-        self._failures += any(report.error is not None for report in decision.inputs)
+        for report in decision.inputs:
+            if report.error is not None:
+                self._failures += 1
+                break
         return decision
 
     def record(
@@ -280,7 +298,11 @@ class _Replay:
     ) -> None:
         """Write the tick's row, and move the queue on by the tick ``serving`` serves."""
         rule = self._spec.rule
-        low, high = _bounds(decision.steps, rule.minimum, rule.maximum)
+        low, high = (
+            _bounds(decision.steps, rule.minimum, rule.maximum)
+            if rule.schedule  # a SCHEDULE step names a profile's bounds
+            else (rule.minimum, rule.maximum)
+        )
         self._recommended.append(decision.recommended)
         self._desired.append(decision.desired)
         self._provisioned.append(provisioned)
