@@ -58,7 +58,7 @@ from ..audit import (
 )
 from ..clock import Clock, SystemClock
 from ..cluster import ClusterMember, default_instance
-from ..config import Config, load_config
+from ..config import Config, Target, load_config
 from ..core import Controls
 from ..errors import ConfigError, ConfigIssue, LeaseLost, StartupError
 from ..events.http import add_event_routes
@@ -586,16 +586,22 @@ class Daemon:
 
         runtimes: dict[str, TargetRuntime] = {}
         old_by_identity = {runtime.target.identity: runtime for runtime in previous.values()}
+        # read-only, so shared: the bindings of the targets that read the same sources
+        # (the config shares their mappings), and the memory of a target never evaluated
+        bindings: dict[int, _Bindings] = {}
+        fresh = StoredTarget()
         for target in config.targets:
+            bound = bindings.get(id(target.sources))
+            if bound is None:
+                bound = bindings[id(target.sources)] = _bindings(target, shared)
             runtime = TargetRuntime(
                 target=target,
-                sources={metric: shared[source.name] for metric, source in target.sources.items()},
-                source_names={metric: source.name for metric, source in target.sources.items()},
-                source_timeouts={
-                    metric: source.timeout.total_seconds()
-                    for metric, source in target.sources.items()
-                },
+                sources=bound.sources,
+                source_names=bound.names,
+                source_timeouts=bound.timeouts,
                 actuator=actuators[target.actuator.name][1],
+                stored=fresh,
+                shadow_state=fresh.state,
             )
             kept = old_by_identity.get(target.identity)
             if kept is not None:
@@ -914,6 +920,25 @@ class Daemon:
             self._cluster_task = None
         await self._stop_loops()
         await self.cluster.leave()
+
+
+@dataclass(frozen=True)
+class _Bindings:
+    """A target's sources by the metric names its rules read (read-only)."""
+
+    sources: Mapping[str, Source]
+    names: Mapping[str, str]
+    timeouts: Mapping[str, float]
+
+
+def _bindings(target: Target, shared: Mapping[str, Source]) -> _Bindings:
+    return _Bindings(
+        sources={metric: shared[source.name] for metric, source in target.sources.items()},
+        names={metric: source.name for metric, source in target.sources.items()},
+        timeouts={
+            metric: source.timeout.total_seconds() for metric, source in target.sources.items()
+        },
+    )
 
 
 async def _rebuild(
