@@ -10,10 +10,10 @@ policy's threshold). A metric whose read failed has no value until it is read ag
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..audit import AuditRecord
 from ..core.rules import Rule
@@ -24,30 +24,6 @@ __all__ = ["DaemonMetrics"]
 class DaemonMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.current = Gauge(
-            "scalerd_target_current_capacity",
-            "Provisioned capacity the actuator reported",
-            ["target"],
-            registry=self.registry,
-        )
-        self.ready = Gauge(
-            "scalerd_target_ready_capacity",
-            "Ready capacity the actuator reported",
-            ["target"],
-            registry=self.registry,
-        )
-        self.desired = Gauge(
-            "scalerd_target_desired_capacity",
-            "Capacity the last decision asked for",
-            ["target"],
-            registry=self.registry,
-        )
-        self.decisions = Counter(
-            "scalerd_decisions",
-            "Evaluations by outcome and reason",
-            ["target", "action", "reason"],
-            registry=self.registry,
-        )
         self.source_errors = Counter(
             "scalerd_source_errors", "Failed source reads", ["source"], registry=self.registry
         )
@@ -90,102 +66,148 @@ class DaemonMetrics:
         self.reloads = Counter(
             "scalerd_config_reloads", "Configuration reloads", ["outcome"], registry=self.registry
         )
-        self.metric_value = Gauge(
-            "scalerd_metric_value",
-            "The value of a metric as the target's rules last read it (KEDA's "
-            "keda_scaler_metrics_value)",
-            ["target", "metric"],
-            registry=self.registry,
-        )
-        self.metric_target = Gauge(
-            "scalerd_metric_target",
-            "What a rule compares the metric with: a track's target, a threshold",
-            ["target", "metric", "rule"],
-            registry=self.registry,
-        )
-        self.failures = Counter(
-            "scalerd_failed_evaluations",
-            "Evaluations with a failed metric read or a failed action",
-            ["target", "cause"],
-            registry=self.registry,
-        )
-        self.actions = Counter(
-            "scalerd_scale_actions",
-            "Capacity changes carried out, by direction",
-            ["target", "direction"],
-            registry=self.registry,
-        )
-        # the label sets exported per target, so a removed target leaves none behind
-        self._series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
-        # labelled children by (family, labels)
-        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
-        # the rule whose targets each target's gauges show (they change only on a reload)
-        self._rules: dict[str, Rule] = {}
+        # what each evaluation updates is kept in plain dicts and turned into series when
+        # /metrics is scraped (``_TargetSeries``): at 10,000 targets, eight labelled
+        # children per target cost more to update, and to keep, than the decision itself
+        self._per_target = _TargetSeries()
+        self.registry.register(self._per_target)
 
     def observe(self, record: AuditRecord, rule: Rule | None = None) -> None:
-        reason = record.not_scaled_reason or ("error" if record.error else "none")
-        self._child(self.decisions, record.target, record.action, reason).inc()
+        """Count one evaluation and keep what its record says the target is at now."""
+        self._per_target.observe(record, rule)
         self.tick_duration.observe(record.duration_ms / 1000)
-        if record.current is not None:
-            self._child(self.current, record.target).set(record.current["provisioned"])
-            self._child(self.ready, record.target).set(record.current["ready"])
-        if record.desired is not None:
-            self._child(self.desired, record.target).set(record.desired)
-        target = record.target
-        for report in record.inputs:
-            labels = (target, str(report["metric"]))
-            if report["value"] is None:
-                self._remove(target, self.metric_value, labels)
-            else:
-                self._set(target, self.metric_value, labels, float(report["value"]))
-        if rule is not None and self._rules.get(target) is not rule:
-            self._rules[target] = rule
-            for metric, label, value in _rule_targets(rule):
-                self._set(target, self.metric_target, (target, metric, label), value)
-        if any(report["error"] for report in record.inputs):
-            self._child(self.failures, target, "metric").inc()
-        if record.action == "failed":
-            self._child(self.failures, target, "action").inc()
-        if record.action == "scaled" and record.current is not None and record.desired is not None:
-            before = record.current["provisioned"]
-            if record.desired != before:
-                direction = "up" if record.desired > before else "down"
-                self._child(self.actions, target, direction).inc()
-
-    def _child(self, family: Any, *labels: str) -> Any:
-        """``family.labels(*labels)``, looked up once: at 10,000 targets the lookup (label
-        validation, a lock) costs more than the update it is for."""
-        child = self._children.get((family, labels))
-        if child is None:
-            child = self._children[family, labels] = family.labels(*labels)
-        return child
-
-    def _set(self, target: str, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
-        child = self._children.get((gauge, labels))
-        if child is None:
-            child = self._children[gauge, labels] = gauge.labels(*labels)
-            self._series.setdefault(target, set()).add((gauge, labels))
-        child.set(value)
-
-    def _remove(self, target: str, gauge: Gauge, labels: tuple[str, ...]) -> None:
-        if (gauge, labels) in self._series.get(target, set()):
-            gauge.remove(*labels)
-            self._children.pop((gauge, labels), None)
-            self._series[target].discard((gauge, labels))
 
     def forget(self, target: str) -> None:
-        """Drop the gauges of a target removed by a reload."""
-        self._rules.pop(target, None)
-        for gauge in (self.current, self.ready, self.desired):
-            self._children.pop((gauge, (target,)), None)
-            with contextlib.suppress(KeyError):
-                gauge.remove(target)
-        for gauge, labels in self._series.pop(target, set()):
-            self._children.pop((gauge, labels), None)
-            gauge.remove(*labels)
+        """Drop the series of a target removed by a reload."""
+        self._per_target.forget(target)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# (name, help) of the per-target capacity gauges
+_CAPACITIES = (
+    ("scalerd_target_current_capacity", "Provisioned capacity the actuator reported"),
+    ("scalerd_target_ready_capacity", "Ready capacity the actuator reported"),
+    ("scalerd_target_desired_capacity", "Capacity the last decision asked for"),
+)
+
+
+class _TargetSeries:
+    """The per-target series, kept as plain values and exposed at scrape time (a custom
+    collector, as kube-state-metrics builds its series from the objects it holds)."""
+
+    def __init__(self) -> None:
+        # target → [current, ready, desired]: each the last value a record reported
+        self.capacities: dict[str, list[float | None]] = {}
+        self.values: dict[str, dict[str, float]] = {}  # target → metric → last value read
+        self.rules: dict[str, tuple[Rule, list[tuple[str, str, float]]]] = {}
+        self.decisions: dict[tuple[str, ...], int] = {}  # (target, action, reason)
+        self.failures: dict[tuple[str, ...], int] = {}  # (target, cause)
+        self.actions: dict[tuple[str, ...], int] = {}  # (target, direction)
+
+    def observe(self, record: AuditRecord, rule: Rule | None) -> None:
+        target = record.target
+        reason = record.not_scaled_reason or ("error" if record.error else "none")
+        _count(self.decisions, (target, record.action, reason))
+        capacities = self.capacities.get(target)
+        if capacities is None:
+            capacities = self.capacities[target] = [None, None, None]
+        current = record.current
+        if current is not None:
+            capacities[0], capacities[1] = current["provisioned"], current["ready"]
+        if record.desired is not None:
+            capacities[2] = record.desired
+        values = self.values.get(target)
+        if values is None:
+            values = self.values[target] = {}
+        failed = False
+        for report in record.inputs:
+            value = report["value"]
+            if value is None:  # a failed read has no value until it is read again
+                values.pop(str(report["metric"]), None)
+            else:
+                values[str(report["metric"])] = float(value)
+            failed = failed or bool(report["error"])
+        if rule is not None:
+            known = self.rules.get(target)
+            if known is None or known[0] is not rule:  # a rule changes only on a reload
+                self.rules[target] = (rule, _rule_targets(rule))
+        if failed:
+            _count(self.failures, (target, "metric"))
+        if record.action == "failed":
+            _count(self.failures, (target, "action"))
+        if record.action == "scaled" and current is not None and record.desired is not None:
+            before = current["provisioned"]
+            if record.desired != before:
+                _count(self.actions, (target, "up" if record.desired > before else "down"))
+
+    def forget(self, target: str) -> None:
+        self.capacities.pop(target, None)
+        self.values.pop(target, None)
+        self.rules.pop(target, None)
+        for counts in (self.decisions, self.failures, self.actions):
+            for key in [key for key in counts if key[0] == target]:
+                del counts[key]
+
+    def collect(self) -> Iterator[Metric]:
+        for index, (name, documentation) in enumerate(_CAPACITIES):
+            gauge = GaugeMetricFamily(name, documentation, labels=["target"])
+            for target, capacities in self.capacities.items():
+                value = capacities[index]
+                if value is not None:
+                    gauge.add_metric([target], value)
+            yield gauge
+        yield _counters(
+            "scalerd_decisions",
+            "Evaluations by outcome and reason",
+            ["target", "action", "reason"],
+            self.decisions,
+        )
+        values = GaugeMetricFamily(
+            "scalerd_metric_value",
+            "The value of a metric as the target's rules last read it (KEDA's "
+            "keda_scaler_metrics_value)",
+            labels=["target", "metric"],
+        )
+        for target, by_metric in self.values.items():
+            for metric, value in by_metric.items():
+                values.add_metric([target, metric], value)
+        yield values
+        compared = GaugeMetricFamily(
+            "scalerd_metric_target",
+            "What a rule compares the metric with: a track's target, a threshold",
+            labels=["target", "metric", "rule"],
+        )
+        for target, (_, found) in self.rules.items():
+            for metric, label, value in found:
+                compared.add_metric([target, metric, label], value)
+        yield compared
+        yield _counters(
+            "scalerd_failed_evaluations",
+            "Evaluations with a failed metric read or a failed action",
+            ["target", "cause"],
+            self.failures,
+        )
+        yield _counters(
+            "scalerd_scale_actions",
+            "Capacity changes carried out, by direction",
+            ["target", "direction"],
+            self.actions,
+        )
+
+
+def _count(counts: dict[tuple[str, ...], int], key: tuple[str, ...]) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _counters(
+    name: str, documentation: str, labels: list[str], counts: dict[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for key, count in counts.items():
+        family.add_metric(list(key), count)
+    return family
 
 
 def _rule_targets(rule: Rule) -> list[tuple[str, str, float]]:

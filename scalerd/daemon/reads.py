@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,6 +84,22 @@ class SharedReads:
                 else Observation(metric, result)
             )
         return observations
+
+    async def prefetch(
+        self, reads: Iterable[tuple[Source, str, float, timedelta]], now: datetime
+    ) -> None:
+        """Start (or join) the read of each ``(source, name, timeout, fresh_for)`` and wait
+        until every one has ended: a pass of many targets then finds each read finished,
+        and no target waits on its own. Each read ends within its timeout, which is the
+        timeout of every target reading that source (one instance per query and settings),
+        so a target's outcome is what it would have been waiting itself."""
+        pending = {
+            outcome
+            for source, name, timeout, fresh_for in reads
+            if not (outcome := self._join(source, name, timeout, now, fresh_for)).done()
+        }
+        if pending:
+            await asyncio.wait(pending)
 
     def _join(
         self, source: Source, name: str, timeout: float, now: datetime, fresh_for: timedelta

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,7 +57,14 @@ from .state import InFlight, Pending, StateStore, StoredTarget
 if TYPE_CHECKING:
     from ..cluster import ClusterMember
 
-__all__ = ["TargetRuntime", "TickContext", "evaluate", "fenced", "recover_pending"]
+__all__ = [
+    "TargetRuntime",
+    "TickContext",
+    "evaluate",
+    "fenced",
+    "planned_reads",
+    "recover_pending",
+]
 
 log = structlog.get_logger("scalerd")
 
@@ -101,6 +108,8 @@ class TickContext:
     cluster: ClusterMember | None = None
     # source reads shared by the targets (None: this evaluation reads on its own)
     reads: SharedReads | None = None
+    # evaluations under way at once, across targets (None: no bound); see DaemonSettings
+    slots: asyncio.Semaphore | None = None
 
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
@@ -112,8 +121,12 @@ async def evaluate(
     """Evaluate ``runtime`` once; never two evaluations of one target at a time. A value an
     event offered for a metric is used instead of reading that metric's source."""
     async with runtime.lock:
-        with fenced(runtime, ctx):
-            return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
+        if ctx.slots is None:
+            with fenced(runtime, ctx):
+                return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
+        async with ctx.slots:
+            with fenced(runtime, ctx):  # the lease as it is once this evaluation may start
+                return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
 
 
 async def _evaluate(
@@ -143,7 +156,6 @@ async def _evaluate(
     await ctx.audit.emit(record)
     runtime.last_record = record
     ctx.metrics.observe(record, runtime.target.spec.rule)
-    ctx.metrics.audit_backlog.set(ctx.audit.backlog())
     _log(record)
     return record
 
@@ -395,13 +407,24 @@ async def _read_sources(
     read = {metric: source for metric, source in runtime.sources.items() if metric not in offered}
     reads = ctx.reads if ctx.reads is not None else SharedReads(ctx.metrics)
     results = await reads.observe(
-        read,
-        runtime.source_names,
-        runtime.source_timeouts,
-        now,
-        runtime.target.spec.rule.interval / 2,
+        read, runtime.source_names, runtime.source_timeouts, now, _fresh_for(runtime)
     )
     return [*offered.values(), *results]
+
+
+def _fresh_for(runtime: TargetRuntime) -> timedelta:
+    """How old a shared read may be and still serve this target's evaluation."""
+    return runtime.target.spec.rule.interval / 2
+
+
+def planned_reads(
+    runtimes: Iterable[TargetRuntime],
+) -> Iterator[tuple[Source, str, float, timedelta]]:
+    """The source reads a poll of ``runtimes`` makes, for ``SharedReads.prefetch``."""
+    for runtime in runtimes:
+        fresh_for = _fresh_for(runtime)
+        for metric, source in runtime.sources.items():
+            yield source, runtime.source_names[metric], runtime.source_timeouts[metric], fresh_for
 
 
 # what a poll's records say started them, described once (records are read-only)
