@@ -1,0 +1,161 @@
+"""A pass over many targets: at most ``max_concurrent_evaluations`` evaluations are under
+way at once (in ``run_once`` and wherever else evaluations start), records come back in
+the targets' order, and the shared reads are done before any target is evaluated, with
+each target's failure semantics kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from scalerd.clock import ManualClock
+from scalerd.core import Capacity, Sample
+from scalerd.daemon.app import Daemon
+from scalerd.daemon.metrics import DaemonMetrics
+from scalerd.daemon.reads import SharedReads
+from scalerd.daemon.tick import evaluate
+
+from .build import write_config
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TARGETS = 7
+
+
+def _body(targets: int) -> str:
+    body = """
+[[sources]]
+name = "demand"
+kind = "replay"
+values = [40]
+step = "60s"
+"""
+    for index in range(targets):
+        body += f"""
+[[actuators]]
+name = "pool-{index}"
+kind = "recording"
+initial = 2
+
+[[targets]]
+name = "t{index}"
+actuator = "pool-{index}"
+max = 20
+[[targets.track]]
+metric = "demand"
+type = "total"
+target = 10
+"""
+    return body
+
+
+class UnderWay:
+    """Counts the evaluations between asking for the capacity and ending."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    def wrap(self, daemon: Daemon) -> None:
+        for runtime in daemon.runtimes.values():
+            actuator = runtime.actuator
+            current, apply = actuator.current, actuator.apply
+
+            async def counted(current=current) -> Capacity:  # type: ignore[no-untyped-def]
+                self.now += 1
+                self.most = max(self.most, self.now)
+                for _ in range(3):  # a real read yields: others would start meanwhile
+                    await asyncio.sleep(0)
+                return await current()
+
+            async def applied(decision, apply=apply):  # type: ignore[no-untyped-def]
+                self.now -= 1  # (every target here scales: 40 at 10 per replica)
+                return await apply(decision)
+
+            actuator.current = counted  # type: ignore[method-assign]
+            actuator.apply = applied  # type: ignore[method-assign]
+
+
+async def test_a_pass_evaluates_at_most_the_configured_number_at_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _body(TARGETS), header="max_concurrent_evaluations = 2\n")
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        under_way = UnderWay()
+        under_way.wrap(daemon)
+        records = await daemon.run_once()
+    assert under_way.most == 2
+    assert [record.target for record in records] == [f"t{i}" for i in range(TARGETS)]
+    assert {record.action for record in records} == {"scaled"}
+    assert len({record.id for record in records}) == TARGETS
+
+
+async def test_evaluations_started_anywhere_share_the_bound(tmp_path: Path) -> None:
+    """Loops and events call ``evaluate`` directly: the slots are in it, not in the pass."""
+    config = write_config(tmp_path, _body(TARGETS), header="max_concurrent_evaluations = 3\n")
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        under_way = UnderWay()
+        under_way.wrap(daemon)
+        context = daemon._tick_context()
+        records = await asyncio.gather(
+            *(evaluate(runtime, context) for runtime in daemon.runtimes.values())
+        )
+    assert under_way.most == 3
+    assert len(records) == TARGETS
+
+
+async def test_without_a_bound_every_evaluation_of_a_gather_is_under_way_at_once(
+    tmp_path: Path,
+) -> None:
+    """(What the bound changes: the counting above can see more than the bound.)"""
+    config = write_config(
+        tmp_path, _body(TARGETS), header=f"max_concurrent_evaluations = {TARGETS}\n"
+    )
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        under_way = UnderWay()
+        under_way.wrap(daemon)
+        await daemon.run_once()
+    assert under_way.most == TARGETS
+
+
+class Slow:
+    """A source that hangs (or fails) and counts its reads."""
+
+    def __init__(self, clock: ManualClock, *, hang: bool = False, fail: str = "") -> None:
+        self.clock, self.hang, self.fail, self.reads = clock, hang, fail, 0
+
+    async def read(self) -> Sequence[Sample]:
+        self.reads += 1
+        if self.hang:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(0)
+        if self.fail:
+            raise ConnectionError(self.fail)
+        return (Sample(self.clock.now(), 3.0),)
+
+
+async def test_reads_done_first_keep_each_targets_timeout_and_failure() -> None:
+    clock = ManualClock(T0)
+    hanging, failing, fine = Slow(clock, hang=True), Slow(clock, fail="refused"), Slow(clock)
+    reads = SharedReads(DaemonMetrics())
+    fresh = timedelta(seconds=7.5)
+    planned = [
+        (hanging, "hanging", 0.05, fresh),
+        (failing, "failing", 1.0, fresh),
+        (fine, "fine", 1.0, fresh),
+        (fine, "fine", 1.0, fresh),  # a second target reading it
+    ]
+    await reads.prefetch(planned, T0)
+    assert (hanging.reads, failing.reads, fine.reads) == (1, 1, 1)
+    # every target now finds its reads ended, with the outcome it would have waited for
+    sources = {"h": hanging, "f": failing, "ok": fine}
+    names = {"h": "hanging", "f": "failing", "ok": "fine"}
+    timeouts = {"h": 0.05, "f": 1.0, "ok": 1.0}
+    task = asyncio.ensure_future(reads.observe(sources, names, timeouts, T0, fresh))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert task.done()  # nothing left to wait for
+    observed = {observation.metric: observation for observation in task.result()}
+    assert observed["h"].error == "hanging: timed out after 0.05s"
+    assert observed["f"].error == "failing: refused"
+    assert observed["ok"].samples == (Sample(T0, 3.0),)
+    assert reads.reads == 3
