@@ -47,6 +47,7 @@ from ..core import (
 )
 from ..errors import LeaseLost, StaleFence, Throttled
 from ..events.trigger import POLL, Trigger
+from ..logs import BoundOnce
 from ..plugins import CURRENT_FENCE, Actuator, Applied, Fence, Source
 from ..redact import REDACTED, redact_value
 from .metrics import DaemonMetrics
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger("scalerd")
+_decisions = BoundOnce("scalerd")  # a line per evaluation: bound once, not per line
 
 
 @dataclass
@@ -454,9 +456,9 @@ def _log(record: AuditRecord) -> None:
         REDACTED: True,
     }
     if record.error:
-        log.warning("decision", error=record.error, **fields)
+        _decisions.get().warning("decision", error=record.error, **fields)
     else:
-        log.info("decision", **fields)
+        _decisions.get().info("decision", **fields)
 
 
 async def recover_pending(
