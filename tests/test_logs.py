@@ -20,10 +20,8 @@ def test_the_stamp_reads_as_structlogs_iso_utc_stamp(
 ) -> None:
     monkeypatch.setattr(logs.time, "time", lambda: at)
     ours = _UtcStamp()(None, "info", {})["timestamp"]
-    moment = datetime.fromtimestamp(at, UTC)
-    theirs = moment.replace(microsecond=int(round(at % 1 * 1e6)) % 1_000_000)
+    theirs = datetime.fromtimestamp(at, UTC)  # what TimeStamper formats
     assert ours == theirs.isoformat().replace("+00:00", "Z")
-    assert datetime.fromisoformat(ours) == theirs
 
 
 def test_the_stamp_moves_on_with_the_second(monkeypatch: pytest.MonkeyPatch) -> None:
