@@ -375,10 +375,8 @@ async def _save(
 ) -> str | None:
     """Keep the target's memory and store it; the store's problem in words if it could not
     be saved (an outage is noted once, not raised)."""
-    # replace, not rebuild: what else is stored (an operation in flight) stays
-    runtime.stored = replace(
-        runtime.stored, state=state, pending=pending, last_record_id=last_record_id
-    )
+    # what else is stored (an operation in flight) stays
+    runtime.stored = StoredTarget(state, pending, last_record_id, runtime.stored.operation)
     try:
         await ctx.store.save(runtime.name, runtime.stored)
     except (asyncio.CancelledError, LeaseLost):
@@ -399,6 +397,11 @@ def _prev(runtime: TargetRuntime) -> str | None:
 async def _read_sources(
     runtime: TargetRuntime, ctx: TickContext, trigger: Trigger, now: datetime
 ) -> list[Observation]:
+    reads = ctx.reads if ctx.reads is not None else SharedReads(ctx.metrics)
+    if not trigger.values:  # a poll: every metric is read
+        return await reads.observe(
+            runtime.sources, runtime.source_names, runtime.source_timeouts, now, _fresh_for(runtime)
+        )
     offered = {
         metric: Observation.value(metric, now, value)
         for metric, value in trigger.values.items()
@@ -407,7 +410,6 @@ async def _read_sources(
     if len(offered) == len(runtime.sources):
         return list(offered.values())
     read = {metric: source for metric, source in runtime.sources.items() if metric not in offered}
-    reads = ctx.reads if ctx.reads is not None else SharedReads(ctx.metrics)
     results = await reads.observe(
         read, runtime.source_names, runtime.source_timeouts, now, _fresh_for(runtime)
     )
