@@ -58,9 +58,16 @@ WARM_PASSES = 20  # 5 minutes of 15-s ticks: the p95 and avg windows are full
 REPEAT = 3  # passes timed; the best is reported
 
 
-def measure_size(size: int, folder: Path, synchronous: str, profile: int) -> dict[str, Any]:
+def measure_size(
+    size: int, folder: Path, synchronous: str, profile: int, concurrency: int
+) -> dict[str, Any]:
     """Everything for one size, in this process."""
     path = generate(folder, size)
+    if concurrency:
+        text = path.read_text().replace(
+            "[daemon]\n", f"[daemon]\nmax_concurrent_evaluations = {concurrency}\n", 1
+        )
+        path.write_text(text)
     if synchronous != "FULL":
         with path.open("a") as file:
             file.write(f'\n[state]\nsynchronous = "{synchronous}"\n')
@@ -212,6 +219,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument("--profile", type=int, default=0, help="print the top N of a profile")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="[daemon] max_concurrent_evaluations"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -220,12 +230,16 @@ def main() -> int:
         # decision, to stderr
         configure_logging("json")
         with tempfile.TemporaryDirectory() as scratch:
-            result = measure_size(args.child, Path(scratch), args.synchronous, args.profile)
+            result = measure_size(
+                args.child, Path(scratch), args.synchronous, args.profile, args.concurrency
+            )
         print(json.dumps(result))
         return 0
 
     print(
-        f"state: SQLite, synchronous={args.synchronous}; windows warmed by {WARM_PASSES} passes;"
+        f"state: SQLite, synchronous={args.synchronous};"
+        f" max_concurrent_evaluations={args.concurrency or 'default'};"
+        f" windows warmed by {WARM_PASSES} passes;"
         f" best of {REPEAT}; ratio = pass / core (wall, then CPU time of the process)\n"
     )
     header = (
@@ -237,6 +251,7 @@ def main() -> int:
     for size in (int(part) for part in args.sizes.split(",") if part):
         command = [sys.executable, __file__, "--child", str(size)]
         command += ["--synchronous", args.synchronous, "--profile", str(args.profile)]
+        command += ["--concurrency", str(args.concurrency)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
