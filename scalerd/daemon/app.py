@@ -67,7 +67,7 @@ from ..events.trigger import MANUAL, POLL, Coalescer, Trigger
 from ..notify.outbox import Notifier, NotifyMetrics, Outbox
 from ..plugins import CURRENT_FENCE, Actuator, BuildContext, PluginConfig, Source
 from ..redact import register_secret
-from .loop import TargetLoop
+from .loop import PollBatch, TargetLoop
 from .metrics import DaemonMetrics
 from .operations import OperationWatch
 from .outage import Outage
@@ -75,7 +75,14 @@ from .reads import SharedReads
 from .server import MIN_CONTROL_TOKEN, build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
-from .tick import TargetRuntime, TickContext, evaluate, planned_reads, recover_pending
+from .tick import (
+    TargetRuntime,
+    TickContext,
+    evaluate,
+    evaluate_polls,
+    planned_reads,
+    recover_pending,
+)
 
 __all__ = ["Daemon", "ReloadStatus", "freeze_what_lives_long", "open_audit_log"]
 
@@ -149,6 +156,8 @@ class Daemon:
         self._plugins = _Plugins({}, {})
         self._reads = SharedReads(self.metrics)
         self._evaluation_slots: tuple[int, asyncio.Semaphore] | None = None
+        # the polls due in one turn of the event loop, evaluated together
+        self._polls: PollBatch[TargetRuntime, TickContext, AuditRecord] = PollBatch(self._poll)
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -252,10 +261,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         settled_before = await self._settle_operations(context, wait)
-        owned = self._owned()
-        if context.reads is not None:  # every read done first: no target waits on its own
-            await context.reads.prefetch(planned_reads(owned), self.clock.now())
-        records = await _evaluate_all(owned, context, self.config.daemon.max_concurrent_evaluations)
+        records = await self._poll(self._owned(), context)
         settled_after = await self._settle_operations(context, deadline - loop.time())
         await self.audit.flush()
         return [*settled_before, *records, *settled_after]
@@ -272,10 +278,33 @@ class Daemon:
         for runtime in self._owned() if runtimes is None else runtimes:
             self.operations.follow(runtime, context)
 
+    async def _poll(self, runtimes: list[TargetRuntime], context: TickContext) -> list[AuditRecord]:
+        """Poll ``runtimes``, ``max_concurrent_evaluations`` at a time, their shared reads
+        done first (no target waits on a read of its own); their records in order."""
+        width = self.config.daemon.max_concurrent_evaluations
+        if context.reads is not None:
+            await context.reads.prefetch(planned_reads(runtimes), self.clock.now())
+        if context.cluster is not None:  # each evaluation under its own lease
+            return await _evaluate_all(runtimes, context, width)
+        # in two lanes of half as many: one lane's states and records are being committed
+        # while the other's targets are decided, the CPU's work and the disk's overlapping
+        half = max(1, width // 2)
+        lanes = asyncio.Semaphore(2)
+
+        async def lane(chunk: list[TargetRuntime]) -> list[AuditRecord]:
+            async with lanes:
+                return await evaluate_polls(chunk, context)
+
+        chunks = [runtimes[start : start + half] for start in range(0, len(runtimes), half)]
+        return [record for done in await asyncio.gather(*map(lane, chunks)) for record in done]
+
     async def _evaluate(
         self, runtime: TargetRuntime, context: TickContext, trigger: Trigger = POLL
     ) -> AuditRecord:
-        record = await evaluate(runtime, context, trigger)
+        if trigger is POLL and context.cluster is None:
+            record: AuditRecord = await self._polls.poll(runtime, context)  # with others due
+        else:
+            record = await evaluate(runtime, context, trigger)
         self.operations.follow(runtime, context)  # one it started, or found stored
         return record
 

@@ -7,8 +7,9 @@ evaluation — what reload and shutdown need — is one flag.
 
 A poll wakes on a grid shared by every loop (:func:`slack_of`, at most 1/30 of the interval
 and 0.5 s late), as the kernel's timer slack does: targets due within one step of it wake
-together, so 100 targets cost a few wake-ups per interval instead of 100, and their saves
-and audit records share a commit (``scalerd.batching``).
+together, so 100 targets cost a few wake-ups per interval instead of 100; and their polls
+are evaluated together (:class:`PollBatch`, ``tick.evaluate_polls``), their saves and audit
+records sharing a commit (``scalerd.batching``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ import contextlib
 import math
 import random
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import structlog
 
-__all__ = ["TargetLoop", "slack_of"]
+__all__ = ["PollBatch", "TargetLoop", "slack_of"]
+
+Item = TypeVar("Item")
+Context = TypeVar("Context")
+Outcome = TypeVar("Outcome")
 
 log = structlog.get_logger("scalerd")
 
@@ -113,3 +119,53 @@ class TargetLoop:
         woken = self._wake.is_set()
         self._wake.clear()
         return woken
+
+
+class PollBatch(Generic[Item, Context, Outcome]):
+    """The polls that come due in one turn of the event loop — loops on the shared grid
+    wake together — evaluated together by ``run(items, context)``, which returns one
+    outcome per item in order; each loop waits for its own. Items with another context
+    (loops started by a reload, with the new config's) are a batch of their own."""
+
+    def __init__(self, run: Callable[[list[Item], Context], Awaitable[list[Outcome]]]) -> None:
+        self._run = run
+        self._queued: list[tuple[Item, Context, asyncio.Future[Outcome]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def poll(self, item: Item, context: Context) -> Outcome:
+        loop = asyncio.get_running_loop()
+        if not self._queued:
+            loop.call_soon(self._start)  # once every loop woken this turn has asked
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        self._queued.append((item, context, outcome))
+        return await outcome
+
+    def _start(self) -> None:
+        queued, self._queued = self._queued, []
+        batches: dict[int, tuple[Context, list[tuple[Item, asyncio.Future[Outcome]]]]] = {}
+        for item, context, outcome in queued:
+            batches.setdefault(id(context), (context, []))[1].append((item, outcome))
+        for context, batch in batches.values():
+            task = asyncio.create_task(self._evaluate(batch, context), name="scalerd-polls")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _evaluate(
+        self, batch: list[tuple[Item, asyncio.Future[Outcome]]], context: Context
+    ) -> None:
+        try:
+            outcomes = await self._run([item for item, _ in batch], context)
+        except BaseException as problem:
+            for _, outcome in batch:
+                if outcome.done():  # its loop stopped waiting (cancelled at shutdown)
+                    continue
+                if isinstance(problem, Exception):
+                    outcome.set_exception(problem)
+                else:
+                    outcome.cancel()
+            if not isinstance(problem, Exception):
+                raise
+            return
+        for (_, outcome), result in zip(batch, outcomes, strict=True):
+            if not outcome.done():
+                outcome.set_result(result)

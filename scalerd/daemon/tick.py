@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,6 +62,7 @@ __all__ = [
     "TargetRuntime",
     "TickContext",
     "evaluate",
+    "evaluate_polls",
     "fenced",
     "planned_reads",
     "recover_pending",
@@ -143,61 +144,239 @@ async def _evaluate(
     else:
         observations = await _read_sources(runtime, ctx, trigger, now)
         try:
-            capacity = await runtime.actuator.current()
+            capacity = _with_operation(runtime, await runtime.actuator.current())
         except asyncio.CancelledError:
             raise
         except Exception as problem:  # the actuator could not say: record it, decide nothing
             record = _record_without_decision(runtime, ctx, now, started, problem, described)
         else:
-            if capacity.operation is None and runtime.stored.operation is not None:
-                # not yet seen to end: hold until its outcome is audited
-                capacity = replace(capacity, operation=runtime.stored.operation.operation)
-            record = await _decide_and_act(
-                runtime, ctx, now, started, capacity, observations, described
-            )
+            decided = _Decided.of(runtime, ctx, now, started, capacity, observations, described)
+            record = await _act(decided)
     await ctx.audit.emit(record)
-    runtime.last_record = record
-    ctx.metrics.observe(record, runtime.target.spec.rule)
-    _log(record)
+    _recorded(runtime, ctx, record)
     return record
 
 
-async def _decide_and_act(
-    runtime: TargetRuntime,
-    ctx: TickContext,
-    now: datetime,
-    started: float,
-    capacity: Capacity,
-    observations: list[Observation],
-    trigger: JsonObject,
-) -> AuditRecord:
-    spec = runtime.target.spec
-    decision, state = decide(spec, runtime.stored.state, capacity, observations, now)
-    prev = _prev(runtime)
-    record_id = new_record_id(now)
-    shadow = (
-        _shadow(runtime, capacity, observations, now) if runtime.target.shadow is not None else None
-    )
+async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) -> list[AuditRecord]:
+    """A poll of each of ``runtimes``, as :func:`evaluate` makes it, step by step for all
+    of them together: the capacities asked for concurrently, then each target decided in
+    turn, then the states saved, then the records written. What waits is one step of many
+    targets, not each target's evaluation between its steps: an evaluation that holds
+    (nearly all of them) suspends nowhere, and the pass runs with its data at hand.
 
-    def record(action: Action, trigger: JsonObject | None = trigger, **outcome: Any) -> AuditRecord:
+    A change is made as :func:`evaluate` makes it (written ahead, then applied), each on
+    its own; a target whose evaluation is under way (an event) is evaluated after it.
+    Outside a cluster only (there, each evaluation keeps its own lease and fence), and
+    after ``ctx.reads.prefetch`` (a read still under way would be waited for in turn).
+    """
+    assert ctx.cluster is None
+    free = [index for index, runtime in enumerate(runtimes) if not runtime.lock.locked()]
+    for index in free:
+        await runtimes[index].lock.acquire()  # (free: it does not suspend)
+    try:
+        polled = await _polls([runtimes[index] for index in free], ctx)
+    finally:
+        for index in free:
+            runtimes[index].lock.release()
+    records: list[AuditRecord | None] = [None] * len(runtimes)
+    for index, record in zip(free, polled, strict=True):
+        records[index] = record
+    busy = [index for index, record in enumerate(records) if record is None]
+    later = await asyncio.gather(*(evaluate(runtimes[index], ctx) for index in busy))
+    for index, record in zip(busy, later, strict=True):
+        records[index] = record
+    return [record for record in records if record is not None]
+
+
+async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[AuditRecord]:
+    now = ctx.clock.now()
+    asked = [asyncio.ensure_future(runtime.actuator.current()) for runtime in runtimes]
+    await asyncio.sleep(0)  # one turn: an actuator that answers from memory has answered
+    records: list[AuditRecord | None] = [None] * len(runtimes)
+    on_their_own: list[asyncio.Future[AuditRecord]] = []  # by index, in ``later``
+    later: list[int] = []
+    holding: list[tuple[int, _Decided]] = []
+    for index, (runtime, capacity) in enumerate(zip(runtimes, asked, strict=True)):
+        if not capacity.done():  # an actuator asking an API: the others do not wait for it
+            later.append(index)
+            on_their_own.append(asyncio.ensure_future(_when_known(runtime, ctx, now, capacity)))
+            continue
+        started = time.perf_counter()
+        observations = await _read_sources(runtime, ctx, POLL, now)
+        problem = capacity.exception()
+        if problem is not None:
+            if not isinstance(problem, Exception):
+                raise problem
+            records[index] = _record_without_decision(runtime, ctx, now, started, problem, _POLL)
+            continue
+        decided = _Decided.of(
+            runtime,
+            ctx,
+            now,
+            started,
+            _with_operation(runtime, capacity.result()),
+            observations,
+            _POLL,
+        )
+        if decided.decision.changes and not ctx.dry_run:  # a change: made on its own
+            later.append(index)
+            on_their_own.append(asyncio.ensure_future(_act_and_write(decided)))
+        else:
+            holding.append((index, decided))
+    unsaved = await asyncio.gather(
+        *(
+            _save(decided.runtime, ctx, decided.state, None, decided.record_id)
+            for _, decided in holding
+        )
+    )
+    for (index, decided), not_saved in zip(holding, unsaved, strict=True):
+        action: Action = "dry-run" if decided.decision.changes else "held"
+        reason = _reason(decided.decision)
+        records[index] = decided.finish(action, reason, None, Applied(), not_saved)
+    written = [(index, record) for index, record in enumerate(records) if record is not None]
+    await asyncio.gather(*(ctx.audit.emit(record) for _, record in written))
+    for index, record in written:
+        _recorded(runtimes[index], ctx, record)
+    for index, record in zip(later, await asyncio.gather(*on_their_own), strict=True):
+        records[index] = record
+    return [record for record in records if record is not None]
+
+
+async def _when_known(
+    runtime: TargetRuntime, ctx: TickContext, now: datetime, asked: asyncio.Future[Capacity]
+) -> AuditRecord:
+    """The rest of a poll whose actuator is still answering, as :func:`evaluate` goes on."""
+    started = time.perf_counter()
+    observations = await _read_sources(runtime, ctx, POLL, now)
+    try:
+        capacity = _with_operation(runtime, await asked)
+    except asyncio.CancelledError:
+        raise
+    except Exception as problem:
+        record = _record_without_decision(runtime, ctx, now, started, problem, _POLL)
+    else:
+        decided = _Decided.of(runtime, ctx, now, started, capacity, observations, _POLL)
+        record = await _act(decided)
+    await ctx.audit.emit(record)
+    _recorded(runtime, ctx, record)
+    return record
+
+
+async def _act_and_write(decided: _Decided) -> AuditRecord:
+    record = await _act(decided)
+    await decided.ctx.audit.emit(record)
+    _recorded(decided.runtime, decided.ctx, record)
+    return record
+
+
+def _with_operation(runtime: TargetRuntime, capacity: Capacity) -> Capacity:
+    if capacity.operation is None and runtime.stored.operation is not None:
+        # not yet seen to end: hold until its outcome is audited
+        return replace(capacity, operation=runtime.stored.operation.operation)
+    return capacity
+
+
+def _recorded(runtime: TargetRuntime, ctx: TickContext, record: AuditRecord) -> None:
+    """What follows an evaluation's record being written."""
+    runtime.last_record = record
+    ctx.metrics.observe(record, runtime.target.spec.rule)
+    _log(record)
+
+
+@dataclass(slots=True)
+class _Decided:
+    """An evaluation once the core has decided: what its record is built from."""
+
+    runtime: TargetRuntime
+    ctx: TickContext
+    now: datetime
+    started: float
+    decision: Decision
+    state: TargetState
+    prev: str | None
+    record_id: str
+    shadow: JsonObject | None
+    trigger: JsonObject
+
+    @classmethod
+    def of(
+        cls,
+        runtime: TargetRuntime,
+        ctx: TickContext,
+        now: datetime,
+        started: float,
+        capacity: Capacity,
+        observations: list[Observation],
+        trigger: JsonObject,
+    ) -> _Decided:
+        decision, state = decide(
+            runtime.target.spec, runtime.stored.state, capacity, observations, now
+        )
+        shadow = (
+            _shadow(runtime, capacity, observations, now)
+            if runtime.target.shadow is not None
+            else None
+        )
+        return cls(
+            runtime,
+            ctx,
+            now,
+            started,
+            decision,
+            state,
+            _prev(runtime),
+            new_record_id(now),
+            shadow,
+            trigger,
+        )
+
+    def record(
+        self, action: Action, trigger: JsonObject | None = None, **outcome: Any
+    ) -> AuditRecord:
         """The record of this decision, built once (a dataclass ``replace`` per field
         changed costs more than the record's JSON)."""
         return AuditRecord.from_decision(
-            decision,
-            record_id=record_id,
+            self.decision,
+            record_id=self.record_id,
             action=action,
-            kind=runtime.target.actuator.kind,
-            config_version=ctx.config_version,
-            instance=ctx.instance,
+            kind=self.runtime.target.actuator.kind,
+            config_version=self.ctx.config_version,
+            instance=self.ctx.instance,
             fence=_token(),
-            prev=prev,
-            duration_ms=_elapsed_ms(started),
-            dry_run=ctx.dry_run,
+            prev=self.prev,
+            duration_ms=_elapsed_ms(self.started),
+            dry_run=self.ctx.dry_run,
             trigger=trigger,
-            shadow=shadow,
+            shadow=self.shadow,
             **outcome,
         )
 
+    def finish(
+        self,
+        action: Action,
+        reason: str | None,
+        error: str | None,
+        applied: Applied,
+        unsaved: str | None,
+    ) -> AuditRecord:
+        """The evaluation's record, once its state was saved (or ``unsaved`` says why not)."""
+        notes = list(applied.notes)
+        if unsaved is not None and action != "skipped":
+            notes.append(f"state not saved ({unsaved}); kept in memory until the store answers")
+        # (from_decision redacts the error, the operation and the notes)
+        return self.record(
+            action,
+            self.trigger,
+            not_scaled_reason=reason,
+            error=error,
+            operation=applied.operation or self.decision.current.operation,
+            notes=notes,
+        )
+
+
+async def _act(decided: _Decided) -> AuditRecord:
+    """Apply the decision if it changes anything (written ahead first), save the state."""
+    runtime, ctx, decision, state = decided.runtime, decided.ctx, decided.decision, decided.state
     action: Action = "held"
     error: str | None = None
     reason = _reason(decision)
@@ -207,11 +386,11 @@ async def _decide_and_act(
     elif decision.changes:
         # written ahead: the record this change will get, as if it landed
         # (its trigger is added by the evaluation that writes it, as before)
-        ahead = record("scaled", trigger=None, operation=decision.current.operation)
-        pending = Pending.of(decision, now, ahead.as_dict())
+        ahead = decided.record("scaled", operation=decision.current.operation)
+        pending = Pending.of(decision, decided.now, ahead.as_dict())
         try:
             _check_write_budget(runtime, ctx)
-            unsaved = await _save(runtime, ctx, state, pending, prev)
+            unsaved = await _save(runtime, ctx, state, pending, decided.prev)
             if unsaved is None:  # again: the save took time, or the process was paused
                 _check_write_budget(runtime, ctx)
         except LeaseLost as lost:  # another replica acts for this target now
@@ -221,24 +400,14 @@ async def _decide_and_act(
                 action, reason = "skipped", "StateUnavailable"
                 error = f"state store unavailable ({unsaved}): the change was not made"
             else:
-                action, error, applied, state = await _apply(runtime, decision, state, now)
-    notes = list(applied.notes)
+                action, error, applied, state = await _apply(runtime, decision, state, decided.now)
     try:
-        unsaved = await _save(runtime, ctx, state, None, record_id)
+        unsaved = await _save(runtime, ctx, state, None, decided.record_id)
     except LeaseLost as lost:
         unsaved = None
         if action == "held":
             action, reason, error = "skipped", "LeaseLost", f"LeaseLost: {lost}"
-    if unsaved is not None and action != "skipped":
-        notes.append(f"state not saved ({unsaved}); kept in memory until the store answers")
-    # (from_decision redacts the error, the operation and the notes)
-    return record(
-        action,
-        not_scaled_reason=reason,
-        error=error,
-        operation=applied.operation or decision.current.operation,
-        notes=notes,
-    )
+    return decided.finish(action, reason, error, applied, unsaved)
 
 
 def _reason(decision: Decision) -> str | None:

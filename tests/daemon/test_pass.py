@@ -1,7 +1,9 @@
 """A pass over many targets: at most ``max_concurrent_evaluations`` evaluations are under
 way at once (in ``run_once`` and wherever else evaluations start), records come back in
 the targets' order, and the shared reads are done before any target is evaluated, with
-each target's failure semantics kept."""
+each target's failure semantics kept. Polls due together are evaluated together
+(``evaluate_polls``), and a target that is slow to answer, or already being evaluated,
+holds up none of the others."""
 
 from __future__ import annotations
 
@@ -107,9 +109,7 @@ async def test_without_a_bound_every_evaluation_of_a_gather_is_under_way_at_once
     tmp_path: Path,
 ) -> None:
     """(What the bound changes: the counting above can see more than the bound.)"""
-    config = write_config(
-        tmp_path, _body(TARGETS), header=f"max_concurrent_evaluations = {TARGETS}\n"
-    )
+    config = write_config(tmp_path, _body(TARGETS), header="max_concurrent_evaluations = 100\n")
     async with Daemon(config, clock=ManualClock(T0)) as daemon:
         under_way = UnderWay()
         under_way.wrap(daemon)
@@ -159,3 +159,75 @@ async def test_reads_done_first_keep_each_targets_timeout_and_failure() -> None:
     assert observed["f"].error == "failing: refused"
     assert observed["ok"].samples == (Sample(T0, 3.0),)
     assert reads.reads == 3
+
+
+# --- polls evaluated together ---------------------------------------------------------
+
+
+async def test_an_actuator_slow_to_answer_holds_up_no_other_target(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _body(TARGETS))
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        slow = daemon.runtimes["t3"]
+        released = asyncio.Event()
+        answer = slow.actuator.current
+
+        async def asking_an_api() -> Capacity:
+            await released.wait()
+            return await answer()
+
+        slow.actuator.current = asking_an_api  # type: ignore[method-assign]
+        passing = asyncio.create_task(daemon.run_once())
+        others = [r for r in daemon.runtimes.values() if r is not slow]
+        for _ in range(200):  # every other target decided, acted and recorded meanwhile
+            if all(r.last_record is not None for r in others):
+                break
+            await asyncio.sleep(0.01)
+        assert all(r.last_record is not None for r in others)
+        assert slow.last_record is None and not passing.done()
+        released.set()
+        records = await passing
+    assert [record.target for record in records] == [f"t{i}" for i in range(TARGETS)]
+    assert records[3].action == "scaled" and slow.last_record == records[3]
+
+
+async def test_a_target_being_evaluated_is_polled_after_that_evaluation(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _body(3))
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        busy = daemon.runtimes["t1"]
+        await busy.lock.acquire()  # an event's evaluation under way
+        passing = asyncio.create_task(daemon.run_once())
+        for _ in range(200):
+            if daemon.runtimes["t0"].last_record and daemon.runtimes["t2"].last_record:
+                break
+            await asyncio.sleep(0.01)
+        assert busy.last_record is None and not passing.done()
+        busy.lock.release()
+        records = await passing
+    assert [record.target for record in records] == ["t0", "t1", "t2"]
+    assert busy.last_record == records[1]
+
+
+async def test_loops_due_together_are_evaluated_as_one_batch(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        _body(TARGETS).replace("max = 20", 'max = 20\ninterval = "1s"'),
+        header="jitter = 0.0\n",
+    )
+    async with Daemon(config) as daemon:
+        batches: list[list[str]] = []
+        poll = daemon._poll
+
+        async def counted(runtimes, context):  # type: ignore[no-untyped-def]
+            batches.append([runtime.name for runtime in runtimes])
+            return await poll(runtimes, context)
+
+        daemon._polls._run = counted  # type: ignore[assignment]
+        serving = asyncio.create_task(daemon.serve())
+        for _ in range(300):
+            if all(r.last_record is not None for r in daemon.runtimes.values()):
+                break
+            await asyncio.sleep(0.01)
+        daemon.stop()
+        await asyncio.wait_for(serving, 10)
+    assert sorted(batches[0]) == [f"t{i}" for i in range(TARGETS)]  # every loop, one batch
+    assert all(r.last_record is not None for r in daemon.runtimes.values())
