@@ -52,7 +52,7 @@ class DaemonSettings(Section):
     # evaluations under way at once; more wait their turn. What a pass over many targets
     # holds in memory at a time (a state, a decision, a record each); an evaluation
     # waiting on a slow API holds its place
-    max_concurrent_evaluations: int = Field(500, ge=1, le=100_000)
+    max_concurrent_evaluations: int = Field(1000, ge=1, le=100_000)
     # re-read config.toml when the file changes (SIGHUP always reloads)
     watch_config: bool = True
     # the environment variable holding the bearer token for the control endpoints

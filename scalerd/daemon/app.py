@@ -286,17 +286,12 @@ class Daemon:
             await context.reads.prefetch(planned_reads(runtimes), self.clock.now())
         if context.cluster is not None:  # each evaluation under its own lease
             return await _evaluate_all(runtimes, context, width)
-        # in two lanes of half as many: one lane's states and records are being committed
-        # while the other's targets are decided, the CPU's work and the disk's overlapping
-        half = max(1, width // 2)
-        lanes = asyncio.Semaphore(2)
-
-        async def lane(chunk: list[TargetRuntime]) -> list[AuditRecord]:
-            async with lanes:
-                return await evaluate_polls(chunk, context)
-
-        chunks = [runtimes[start : start + half] for start in range(0, len(runtimes), half)]
-        return [record for done in await asyncio.gather(*map(lane, chunks)) for record in done]
+        # one batch after the other: a commit runs while the event loop waits for it (on
+        # its thread while decisions run, each row would wait for the GIL)
+        records: list[AuditRecord] = []
+        for start in range(0, len(runtimes), width):
+            records += await evaluate_polls(runtimes[start : start + width], context)
+        return records
 
     async def _evaluate(
         self, runtime: TargetRuntime, context: TickContext, trigger: Trigger = POLL
