@@ -291,10 +291,12 @@ def test_explain_at_a_time_and_by_id(
     at_first = explain("--at", first["ts"])
     assert at_first.returncode == 0, at_first.stderr
     assert f"record {first['id']}" in at_first.stdout and "In force at" in at_first.stdout
-    between = datetime.fromisoformat(second["ts"].replace("Z", "+00:00"))
-    just_before_second = explain("--at", (between.replace(microsecond=0)).isoformat())
-    expected = first if between.microsecond else second
-    assert f"record {expected['id']}" in just_before_second.stdout
+    # a moment between the two records (two runs may fall within one second)
+    started, ended = (datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) for r in records)
+    just_before_second = explain("--at", (started + (ended - started) / 2).isoformat())
+    assert f"record {first['id']}" in just_before_second.stdout, just_before_second.stderr
+    at_second = explain("--at", second["ts"])
+    assert f"record {second['id']}" in at_second.stdout
     by_id = explain("--id", first["id"])
     assert by_id.returncode == 0 and f"record {first['id']}" in by_id.stdout
     latest = explain()
