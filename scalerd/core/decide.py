@@ -47,6 +47,7 @@ from .model import (
     build_recommendation,
     build_scale_event,
     build_state,
+    later,
 )
 from .predict import observe, predictive_floor, sized_track
 from .recommend import Evaluation, Proposal, evaluate
@@ -323,11 +324,7 @@ def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, ra
     elif best is None:
         detail = "no rule proposes a change"
     else:
-        detail = f"'{best.rule}' proposes {best.replicas}"
-        if len(evaluation.proposals) > 1:
-            detail += (
-                " (largest of " + ", ".join(str(p.replicas) for p in evaluation.proposals) + ")"
-            )
+        detail = later(_proposes, best.rule, best.replicas, evaluation.proposals)
     holds = (
         NotScaled.WITHIN_TOLERANCE
         if evaluation.within_tolerance
@@ -336,6 +333,13 @@ def _recommended(evaluation: Evaluation, best: Proposal | None, current: int, ra
     return build_reason(
         Step.RECOMMENDED, current, raw, detail, {"proposals": len(evaluation.proposals)}, holds
     )
+
+
+def _proposes(rule: str, replicas: int, proposals: tuple[Proposal, ...]) -> str:
+    detail = f"'{rule}' proposes {replicas}"
+    if len(proposals) > 1:
+        detail += " (largest of " + ", ".join(str(p.replicas) for p in proposals) + ")"
+    return detail
 
 
 def _failure_floor(
@@ -423,6 +427,7 @@ def _zero(
 
 
 _HOLDS = (Step.PAUSED, Step.IN_FLIGHT, Step.MAINTENANCE_WINDOW)
+_FAILED = (Step.METRIC_FAILURE, Step.DEACTIVATION)
 
 
 def _holds(
@@ -483,16 +488,26 @@ def _holds(
 def _not_scaled(steps: list[Reason], current: int, desired: int) -> NotScaled | None:
     if desired != current:
         return None
+    # the last hold, else the last step that brought capacity back to current, in one pass
+    kept: NotScaled | None = None
     for step in reversed(steps):
-        if step.code in _HOLDS and step.holds_as is not None:
-            return step.holds_as
-    for step in reversed(steps):
-        if step.after == current and step.before != current and step.holds_as is not None:
-            return step.holds_as
+        holds = step.holds_as
+        if holds is None:
+            continue
+        if step.code in _HOLDS:
+            return holds
+        if kept is None and step.after == current and step.before != current:
+            kept = holds
+    if kept is not None:
+        return kept
+    recommended = None
     for step in steps:
-        if step.code in (Step.METRIC_FAILURE, Step.DEACTIVATION) and step.holds_as is not None:
+        if step.holds_as is not None and step.code in _FAILED:
             return step.holds_as
-    recommended = next(step for step in steps if step.code == Step.RECOMMENDED)
+        if recommended is None and step.code == Step.RECOMMENDED:
+            recommended = step
+    if recommended is None:
+        raise ValueError("a decision's steps always hold the recommended one")
     return recommended.holds_as
 
 

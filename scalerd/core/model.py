@@ -7,7 +7,7 @@ supplied by the caller; nothing in the core reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -419,6 +419,49 @@ class _Factory:
 
 
 _FACTORY = _Factory()
+
+
+def later(render: Callable[..., str], *args: Any) -> str:
+    """A text written when it is first read: ``render(*args)``.
+
+    The reasons and rule reports of a decision explain every step in words, and their
+    numbers take more to format than the decision takes to make; a replay reads none of
+    them. So a step may carry its text as ``later(template.format, a, b)`` rather than
+    ``template.format(a, b)``: :class:`Reason` and :class:`RuleReport` render it the first
+    time their ``detail`` is read (and keep it), so whoever reads it (``as_dict``, the
+    audit record, ``==``, ``repr``) reads the very text an eager step would hold. The
+    arguments must be values that do not change (numbers, strings, frozen values).
+    """
+    return (render, *args)  # type: ignore[return-value]
+
+
+def written(text: str) -> str:
+    """``text`` itself, or the text :func:`later` stands for, rendered."""
+    if type(text) is str:
+        return text
+    parts: tuple[Any, ...] = text  # type: ignore[assignment]
+    return parts[0](*parts[1:])  # type: ignore[no-any-return]
+
+
+def _rendered_on_read(cls: type[Any], name: str) -> None:
+    """Make ``cls.name`` render a :func:`later` text the first time it is read, then keep
+    the text in the slot. Writing it (only ``__init__`` can: the class is frozen) stores
+    the value as it is."""
+    slot = cls.__dict__[name]
+    get, put = slot.__get__, slot.__set__
+
+    def read(self: Any) -> str:
+        text = get(self, cls)
+        if type(text) is not str:
+            text = written(text)
+            put(self, text)
+        return text
+
+    setattr(cls, name, property(read, put, doc=f"{cls.__name__}'s {name}, in words"))
+
+
+_rendered_on_read(Reason, "detail")
+_rendered_on_read(RuleReport, "detail")
 
 
 # builders (see :func:`builder`) of the values the core makes at every evaluation

@@ -29,6 +29,8 @@ from .model import (
     TargetState,
     build_rule_report,
     builder,
+    later,
+    written,
 )
 from .rules import Drain, Ladder, MetricSpec, Rule, StepPolicy, Tolerance, Track
 
@@ -131,21 +133,41 @@ def track_replicas(
     became ready after the measurement are the HPA's unready pods (its CPU-initialisation
     rule): 0 % when scaling up, left out when scaling down.
     """
+    replicas, held, detail = _track_replicas(track, value, capacity, tolerance, reported)
+    return replicas, held, written(detail)
+
+
+# the arithmetic of the calculator's common cases, in words (see later())
+_CEIL_TOTAL = "ceil({:g} / {:g}) = {}".format
+_TOTAL_WITHIN = "ratio {:g} / ({:g} x {}) = {:.3f} within tolerance".format
+_TOTAL_CEIL = "ratio {:.3f}; ceil({:g} / {:g}) = {}".format
+_RATIO_WITHIN = "ratio {:g} / {:g} = {:.3f} within tolerance".format
+_CEIL_READY = "ceil({} x {:g} / {:g}) = {}".format
+
+
+def _track_replicas(
+    track: Track,
+    value: float,
+    capacity: Capacity,
+    tolerance: Tolerance,
+    reported: int | None = None,
+) -> tuple[int, bool, str]:
+    """:func:`track_replicas`, its arithmetic as a :func:`~.model.later` text."""
     provisioned = capacity.provisioned
     target = track.target
     if track.type == "total":
         if provisioned == 0:
             desired = math.ceil(value / target)
-            return desired, False, f"ceil({value:g} / {target:g}) = {desired}"
+            return desired, False, later(_CEIL_TOTAL, value, target, desired)
         ratio = value / (target * provisioned)
         if _within(ratio, tolerance):
             return (
                 provisioned,
                 True,
-                f"ratio {value:g} / ({target:g} x {provisioned}) = {ratio:.3f} within tolerance",
+                later(_TOTAL_WITHIN, value, target, provisioned, ratio),
             )
         desired = math.ceil(value / target)
-        return desired, False, f"ratio {ratio:.3f}; ceil({value:g} / {target:g}) = {desired}"
+        return desired, False, later(_TOTAL_CEIL, ratio, value, target, desired)
 
     ready_now = min(capacity.ready, provisioned)
     ready = ready_now if reported is None else min(reported, ready_now)
@@ -157,9 +179,9 @@ def track_replicas(
     scale_up_with_unready = unready > 0 and ratio > 1.0
     if starting == 0 and not scale_up_with_unready:
         if _within(ratio, tolerance):
-            return provisioned, True, f"ratio {value:g} / {target:g} = {ratio:.3f} within tolerance"
+            return provisioned, True, later(_RATIO_WITHIN, value, target, ratio)
         desired = math.ceil(ratio * ready)
-        return desired, False, f"ceil({ready} x {value:g} / {target:g}) = {desired}"
+        return desired, False, later(_CEIL_READY, ready, value, target, desired)
 
     notes = []
     if ratio > 1.0:
@@ -187,6 +209,10 @@ def track_replicas(
         False,
         f"ratio {ratio:.3f}, {note}: ceil({adjusted:.3f} x {counted}) = {desired}",
     )
+
+
+def _track_text(metric: str, value: float, detail: str) -> str:
+    return f"{metric}={value:g}: {written(detail)}"
 
 
 def _ready_at(history: tuple[tuple[datetime, int], ...], at: datetime) -> int | None:
@@ -263,13 +289,17 @@ def evaluate(
         else:
             age = read.age_s
             reported = _ready_at(ready_history, now - timedelta(seconds=age) if age else now)
-            replicas, held, detail = track_replicas(
+            replicas, held, detail = _track_replicas(
                 track, read.value, capacity, rule.tolerance, reported
             )
         within = within or held
         reports.append(
             build_rule_report(
-                track.label, "track", not held, replicas, f"{track.metric}={read.value:g}: {detail}"
+                track.label,
+                "track",
+                not held,
+                replicas,
+                later(_track_text, track.metric, read.value, detail),
             )
         )
         proposals.append(_proposal(track.label, "track", replicas, _NO_COOLDOWN))
@@ -301,7 +331,11 @@ def evaluate(
         verdict = "holds" if holds else "does not hold"
         reports.append(
             build_rule_report(
-                alert.label, "alert", holds, None, f"{condition.metric}={read.value:g}: {verdict}"
+                alert.label,
+                "alert",
+                holds,
+                None,
+                later(_READ, condition.metric, read.value, verdict),
             )
         )
     return _evaluation(
@@ -313,6 +347,14 @@ def evaluate(
         active=True if any_active else (None if any_unknown or not rule.track else False),
         out_triggers=tuple(triggers),
     )
+
+
+# what a threshold, an alert or a step policy read, in words (see later())
+_DOES_NOT_HOLD = "{}={:g}: does not hold".format
+_FIRES = "{}={:g}: {} from {}".format
+_READ = "{}={:g}: {}".format
+_NO_STEP = "{}={:g}: breach {:+g} matches no step".format
+_STEP = "{}={:g}: breach {:+g}: {}".format
 
 
 def _evaluate_thresholds(
@@ -351,7 +393,7 @@ def _evaluate_thresholds(
                     "threshold",
                     False,
                     None,
-                    f"{condition.metric}={read.value:g}: does not hold",
+                    later(_DOES_NOT_HOLD, condition.metric, read.value),
                 )
             )
             every_in_rule_fires = every_in_rule_fires and out
@@ -364,7 +406,7 @@ def _evaluate_thresholds(
                 "threshold",
                 True,
                 result,
-                f"{condition.metric}={read.value:g}: {threshold.action} from {current}",
+                later(_FIRES, condition.metric, read.value, threshold.action, current),
             )
         )
         (outs if out else ins).append(
@@ -409,7 +451,7 @@ def _evaluate_step(
                 "step",
                 False,
                 None,
-                f"{policy.metric}={read.value:g}: breach {breach:+g} matches no step",
+                later(_NO_STEP, policy.metric, read.value, breach),
             )
         )
         return
@@ -429,7 +471,7 @@ def _evaluate_step(
             "step",
             True,
             result,
-            f"{policy.metric}={read.value:g}: breach {breach:+g}: {note}",
+            later(_STEP, policy.metric, read.value, breach, note),
         )
     )
     proposals.append(_proposal(policy.label, "step", result, policy.cooldown))

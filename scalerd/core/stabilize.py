@@ -11,7 +11,15 @@ import bisect
 import operator
 from datetime import datetime
 
-from .model import NotScaled, Reason, Recommendation, Step, build_reason, build_recommendation
+from .model import (
+    NotScaled,
+    Reason,
+    Recommendation,
+    Step,
+    build_reason,
+    build_recommendation,
+    later,
+)
 from .rules import Behavior
 
 __all__ = ["stabilize"]
@@ -47,21 +55,25 @@ def stabilize(
         code, window, kind = Step.SCALE_UP_STABILIZED, behavior.up_window, "lowest"
     else:
         code, window, kind = Step.SCALE_DOWN_STABILIZED, behavior.down_window, "highest"
+    window_s = window.total_seconds()
     detail = (
-        f"{kind} recommendation in the last {window.total_seconds():g}s is {stabilized}"
+        later(_OVERRIDDEN, kind, window_s, stabilized)
         if stabilized != raw
-        else f"no earlier recommendation in the last {window.total_seconds():g}s overrides {raw}"
+        else later(_NOT_OVERRIDDEN, window_s, raw)
     )
     reason = build_reason(
         code,
         raw,
         stabilized,
         detail,
-        {"window_s": window.total_seconds(), "up_limit": up_limit, "down_limit": down_limit},
+        {"window_s": window_s, "up_limit": up_limit, "down_limit": down_limit},
         NotScaled.STABILIZATION,
     )
     return stabilized, kept, reason
 
+
+_OVERRIDDEN = "{} recommendation in the last {:g}s is {}".format
+_NOT_OVERRIDDEN = "no earlier recommendation in the last {:g}s overrides {}".format
 
 # a C-level key: bisect calls it at every probe
 _time = operator.attrgetter("at")

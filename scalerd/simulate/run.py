@@ -132,23 +132,29 @@ def tick_demand(trace: Trace, interval: float, scale: float) -> array[float]:
             f"{trace.origin}: {trace.duration:g}s is shorter than one evaluation interval "
             f"({interval:g}s)"
         )
-    times, values = trace.times, trace.values
-    ends = array("d", times[1:])
+    times, values = list(trace.times), list(trace.values)
+    ends = times[1:]
     ends.append(times[-1] + trace.step)
-    demand: array[float] = array("d")
+    rows = len(times)
+    start = trace.start
+    out: list[float] = []
     row = 0
     for tick in range(ticks):
-        low = trace.start + tick * interval
+        low = start + tick * interval
         high = low + interval
         while ends[row] <= low:
             row += 1
         work = 0.0
         covering = row
-        while covering < len(times) and times[covering] < high:
-            work += values[covering] * (min(high, ends[covering]) - max(low, times[covering]))
+        while covering < rows and times[covering] < high:
+            # min(high, end) - max(low, begin), without the two calls
+            end, begin = ends[covering], times[covering]
+            work += values[covering] * (
+                (end if end < high else high) - (begin if begin > low else low)
+            )
             covering += 1
-        demand.append(round(work * scale / interval, DEMAND_DECIMALS))
-    return demand
+        out.append(round(work * scale / interval, DEMAND_DECIMALS))
+    return array("d", out)
 
 
 class _Sensors:
@@ -210,7 +216,7 @@ def simulate(
         if capacity.provisioned != pool.provisioned or capacity.ready != last_ready:
             capacity = build_capacity(pool.provisioned, last_ready)
         decision = replay.decide(tick, capacity, last_ready)
-        if decision.changes:
+        if decision.desired != capacity.provisioned:  # decision.changes
             pool.scale_to(decision.desired, tick)
         replay.record(tick, decision, pool.provisioned, pool.ready, pool.ready)
         last_ready = pool.ready
@@ -285,7 +291,7 @@ class _Replay:
         last_demand = self.demand[tick - 1 if tick else 0]
         observations = self._sensors.read(tick, now, last_demand, last_serving, self._queued)
         decision, self._state = decide(self._spec, self._state, capacity, observations, now)
-        if decision.changes:
+        if decision.desired != capacity.provisioned:  # decision.changes
             self._state = record_applied(self._spec, self._state, decision, now)
         for report in decision.inputs:
             if report.error is not None:
@@ -298,11 +304,10 @@ class _Replay:
     ) -> None:
         """Write the tick's row, and move the queue on by the tick ``serving`` serves."""
         rule = self._spec.rule
-        low, high = (
-            _bounds(decision.steps, rule.minimum, rule.maximum)
-            if rule.schedule  # a SCHEDULE step names a profile's bounds
-            else (rule.minimum, rule.maximum)
-        )
+        if rule.schedule:  # a SCHEDULE step names a profile's bounds
+            low, high = _bounds(decision.steps, rule.minimum, rule.maximum)
+        else:
+            low, high = rule.minimum, rule.maximum
         self._recommended.append(decision.recommended)
         self._desired.append(decision.desired)
         self._provisioned.append(provisioned)
@@ -311,9 +316,9 @@ class _Replay:
         self._maximum.append(high)
         if self._breakers is not None:
             self._breakers.append(_open_breakers(decision.steps))
-        capacity = self._workload.capacity
-        load = self.demand[tick]
-        self._queued = queue_after(self._queued, load, serving, capacity, self._seconds)
+        self._queued = queue_after(
+            self._queued, self.demand[tick], serving, self._workload.capacity, self._seconds
+        )
         if self._progress is not None and tick % PROGRESS_EVERY == 0:
             self._progress(tick, len(self.demand))
 

@@ -15,6 +15,7 @@ from dataclasses import FrozenInstanceError, dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from scalerd.core import model
@@ -205,3 +206,38 @@ def test_an_evaluation_is_the_class_s_own() -> None:
     args = ((InputReport(*INPUT),), (RuleReport(*REPORT),), (), (), False, None, ())
     built = builder(Evaluation)(*args)
     assert type(built) is Evaluation and built == Evaluation(*args)
+
+
+def test_a_text_written_later_is_the_text_written_now() -> None:
+    """A step or a report whose detail is a ``later`` text reads, compares, prints,
+    copies and serializes exactly as one given the rendered text."""
+    template = "ratio {:.3f}; ceil({:g} / {:g}) = {}".format
+
+    def lazy() -> tuple[Reason, RuleReport]:
+        text = model.later(template, 1.23456, 370.5, 90.0, 5)
+        return (
+            model.build_reason(Step.RECOMMENDED, 2, 5, text, {"proposals": 1}),
+            model.build_rule_report("surge", "track", True, 5, text),
+        )
+
+    written = "ratio 1.235; ceil(370.5 / 90) = 5"
+    eager = (
+        Reason(Step.RECOMMENDED, 2, 5, written, {"proposals": 1}),
+        RuleReport("surge", "track", True, 5, written),
+    )
+    for index, value in enumerate(eager):
+        assert lazy()[index].detail == written
+        assert lazy()[index] == value and value == lazy()[index]
+        assert repr(lazy()[index]) == repr(value)
+        assert replace(lazy()[index]) == value
+        assert pickle.loads(pickle.dumps(lazy()[index])) == value
+        assert copy.deepcopy(lazy()[index]) == value
+    assert lazy()[0].as_dict() == eager[0].as_dict()
+    assert orjson.dumps(lazy()[1]) == orjson.dumps(eager[1])
+    assert orjson.dumps([lazy()[1]], default=str) == orjson.dumps([eager[1]])
+    # read twice: rendered once, then kept
+    reason = lazy()[0]
+    assert reason.detail is reason.detail
+    with pytest.raises(FrozenInstanceError):
+        reason.__setattr__("detail", "other")
+    assert model.written("as it is") == "as it is"
