@@ -18,7 +18,9 @@ then the bytes ``scalerd simulate`` writes (``timeline.csv``, ``summary.json``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import os
 import sys
 import tempfile
@@ -169,8 +171,8 @@ def variants(folder: Path) -> list[tuple[str, Path, dict[str, Any]]]:
     for name, text, overrides in (
         ("drain", DRAIN, peak),
         ("schedule", SCHEDULE, peak),
-        ("postgres-ladder", POSTGRES, {"scale": 0.05}),
-        ("redis-ladder", REDIS, {"scale": 0.05}),
+        ("postgres-ladder", POSTGRES, {"peak_replicas": 6}),
+        ("redis-ladder", REDIS, {"peak_replicas": 6}),
     ):
         path = folder / f"{name}.toml"
         path.write_text(textwrap.dedent(text))
@@ -259,11 +261,14 @@ def outputs(label: str, config: Path, trace: Path, flags: list[str], folder: Pat
     from scalerd.cli import main
 
     out = folder / f"out-{label}-{trace.stem}"
-    code = main(
-        ["simulate", "--config", str(config), "--trace", str(trace), "--out", str(out), *flags]
-    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(
+            ["simulate", "--config", str(config), "--trace", str(trace), "--out", str(out), *flags]
+        )
     files = " ".join(
         f"{name} {hashlib.sha256((out / name).read_bytes()).hexdigest()[:16]}"
+        if (out / name).exists()
+        else f"{name} -"
         for name in ("timeline.csv", "summary.json", "timeline.png")
     )
     return f"simulate {label:<18} {trace.stem[:24]:<24} exit {code} {files}"
@@ -278,6 +283,8 @@ def main() -> int:
     parser.add_argument(
         "--trace", action="append", default=[], help="only traces whose name holds this"
     )
+    parser.add_argument("--only", action="append", default=[], help="only this replay (label)")
+    parser.add_argument("--no-files", action="store_true", help="skip scalerd simulate's files")
     args = parser.parse_args()
     traces = sorted(TRACES.glob("*.csv"))
     if args.trace:
@@ -289,18 +296,19 @@ def main() -> int:
         jobs = [
             (label, config, overrides, trace)
             for label, config, overrides in variants(folder)
+            if not args.only or label in args.only
             for trace in traces
         ]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for line in pool.map(replay, jobs):
                 print(line, flush=True)
-        if not args.quick:
+        if not (args.quick or args.no_files):
             nasa = TRACES / "nasa_http_1995-07-01_14d_60s.csv"
             for label, config, flags in (
                 ("hpa-default", ROOT / "rules" / "hpa-default.toml", ["--peak-replicas", "40"]),
                 ("recommended", ROOT / "rules" / "recommended.toml", ["--peak-replicas", "40"]),
                 ("alwrity-backend", ROOT / "rules" / "alwrity-backend.toml", []),
-                ("postgres-ladder", folder / "postgres-ladder.toml", ["--scale", "0.05"]),
+                ("redis-ladder", folder / "redis-ladder.toml", ["--peak-replicas", "6"]),
             ):
                 print(outputs(label, config, nasa, flags, folder), flush=True)
     return 0

@@ -190,23 +190,20 @@ def decide(
 
     value = _holds(target, controls, capacity, value, raw, steps, now)
 
-    decision = build_decision(
-        target=target.name,
-        at=now,
-        current=capacity,
-        recommended=raw,
-        desired=value,
-        steps=tuple(steps),
-        inputs=evaluation.inputs + tuple(item.report for item in judged)
-        if judged
-        else evaluation.inputs,
-        rules=evaluation.rules,
-        not_scaled_reason=_not_scaled(steps, current, value),
-        cooldown=_cooldown(rule, best, current, value),
-        tier=target.ladder.tier(value).name if target.ladder is not None and value > 0 else None,
-        restarts=target.ladder is not None
-        and value != current
-        and target.ladder.tier(value).restarts,
+    ladder = target.ladder
+    decision = build_decision(  # Decision's fields, in order
+        target.name,
+        now,  # at
+        capacity,  # current
+        raw,  # recommended
+        value,  # desired
+        tuple(steps),
+        evaluation.inputs + tuple(item.report for item in judged) if judged else evaluation.inputs,
+        evaluation.rules,
+        _not_scaled(steps, current, value),
+        _cooldown(rule, best, current, value),
+        ladder.tier(value).name if ladder is not None and value > 0 else None,  # tier
+        ladder is not None and value != current and ladder.tier(value).restarts,  # restarts
     )
     new_state = _evolve(
         state,

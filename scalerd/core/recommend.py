@@ -66,7 +66,10 @@ class Evaluation:
     out_triggers: tuple[OutTrigger, ...]
 
     def best(self) -> Proposal | None:
-        return max(self.proposals, key=_replicas, default=None)
+        proposals = self.proposals
+        if len(proposals) == 1:
+            return proposals[0]  # what max() returns, without its call
+        return max(proposals, key=_replicas, default=None)
 
 
 _proposal = builder(Proposal)
@@ -339,13 +342,13 @@ def evaluate(
             )
         )
     return _evaluation(
-        inputs=inputs,
-        rules=tuple(reports),
-        proposals=tuple(proposals),
-        failed=failed,
-        within_tolerance=within,
-        active=True if any_active else (None if any_unknown or not rule.track else False),
-        out_triggers=tuple(triggers),
+        inputs,
+        tuple(reports),
+        tuple(proposals),
+        failed,
+        within,  # within_tolerance
+        True if any_active else (None if any_unknown or not rule.track else False),  # active
+        tuple(triggers),
     )
 
 

@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..core import Capacity, Observation, TargetState, decide, record_applied
 from ..core.model import (
@@ -44,7 +44,7 @@ from ..core.model import (
     build_sample,
 )
 from ..core.rules import Ladder
-from ..settings import SimulateSettings
+from ..settings import MetricKind, SimulateSettings
 from ..traces import Trace, TraceError
 from .model import LadderServer, ReplicaPool, Workload, measure, queue_after
 from .scenario import Scenario
@@ -162,11 +162,13 @@ class _Sensors:
     measurement taken ``delay`` ticks earlier, stamped with the time it was taken."""
 
     def __init__(self, scenario: Scenario, workload: Workload) -> None:
-        self._kinds = [(binding.name, binding.kind) for binding in scenario.metrics]
+        kinds = [(binding.name, binding.kind) for binding in scenario.metrics]
         self._dependencies = scenario.settings.dependencies
-        self._measured: list[list[float]] = [[] for _ in self._kinds]
-        self.readings = {name: array("d") for name, _ in self._kinds}
-        self._delivered = list(self.readings.values())
+        self.readings = {name: array("d") for name, _ in kinds}
+        # per metric: its name, its kind, what was measured at each tick, what the rules got
+        self._channels: list[
+            tuple[str, MetricKind | Literal["dependency"], list[float], array[float]]
+        ] = [(name, kind, [], self.readings[name]) for name, kind in kinds]
         self._workload = workload
         self._step = scenario.interval
         self._delay = scenario.delay_ticks
@@ -180,9 +182,7 @@ class _Sensors:
         seen = max(tick - self._delay, 0)
         seen_at = now - self._late if self._delay else now
         observations = []
-        for (name, kind), measured, delivered in zip(
-            self._kinds, self._measured, self._delivered, strict=True
-        ):
+        for name, kind, measured, delivered in self._channels:
             if kind == "dependency":
                 measured.append(self._dependencies[name].value_at(tick * self._step))
             else:
