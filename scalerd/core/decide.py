@@ -139,7 +139,11 @@ def decide(
             direct_by = "activation" if zero.code == Step.ACTIVATION else "deactivation"
             floor = 0 if value == 0 else 1
 
-    override = _override(controls, rule, now)
+    override = (
+        _override(controls, rule, now)
+        if controls.override is not None or rule.override is not None
+        else None
+    )
     if override is not None:
         steps.append(
             build_reason(
@@ -158,7 +162,8 @@ def decide(
         steps.append(stabilized)
         value = stabilized.after
 
-    if not (direct or total_failure):
+    # (cooldowns and rate limits only hold a change: none to hold, no call)
+    if not (direct or total_failure) and value != current:
         step_led = best is not None and best.kind == "step" and best.replicas == value
         cooling = cooldown_gate(value, current, state, now, step_led)
         if cooling is not None:
@@ -183,12 +188,14 @@ def decide(
         steps.extend(held)
         value = held[-1].after if held else value
 
-    bounded = clamp(value, bounds, floor)
-    if bounded is not None:
-        steps.append(bounded)
-        value = bounded.after
+    if not bounds.minimum <= value <= bounds.maximum or value < floor:  # else nothing to clamp
+        bounded = clamp(value, bounds, floor)
+        if bounded is not None:
+            steps.append(bounded)
+            value = bounded.after
 
-    value = _holds(target, controls, capacity, value, raw, steps, now)
+    if value != current or raw != current:  # a hold needs somewhere to go
+        value = _holds(target, controls, capacity, value, raw, steps, now)
 
     ladder = target.ladder
     decision = build_decision(  # Decision's fields, in order
