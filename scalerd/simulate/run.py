@@ -132,12 +132,12 @@ def tick_demand(trace: Trace, interval: float, scale: float) -> array[float]:
             f"{trace.origin}: {trace.duration:g}s is shorter than one evaluation interval "
             f"({interval:g}s)"
         )
-    times, values = list(trace.times), list(trace.values)
-    ends = times[1:]
+    times, values = trace.times, trace.values
+    ends = array("d", times[1:])
     ends.append(times[-1] + trace.step)
     rows = len(times)
     start = trace.start
-    out: list[float] = []
+    demand: array[float] = array("d")
     row = 0
     for tick in range(ticks):
         low = start + tick * interval
@@ -153,8 +153,8 @@ def tick_demand(trace: Trace, interval: float, scale: float) -> array[float]:
                 (end if end < high else high) - (begin if begin > low else low)
             )
             covering += 1
-        out.append(round(work * scale / interval, DEMAND_DECIMALS))
-    return array("d", out)
+        demand.append(round(work * scale / interval, DEMAND_DECIMALS))
+    return demand
 
 
 class _Sensors:
