@@ -8,7 +8,7 @@ targets of a pass) are all committed by the next one, instead of one fsync each.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
@@ -32,7 +32,11 @@ class GroupCommit(Generic[T]):
 
     async def submit(self, item: T) -> None:
         """Return once ``item`` is committed; raise what the commit raised if it failed."""
-        self._items.append(item)
+        await self.submit_many((item,))
+
+    async def submit_many(self, items: Sequence[T]) -> None:
+        """``submit`` for several items at once: one wait for all of them."""
+        self._items.extend(items)
         committed = asyncio.get_running_loop().create_future()
         self._waiters.append(committed)
         if self._writer is None or self._writer.done():

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -83,6 +84,15 @@ class RecentRecords:
         await self.sink.emit(record)
         self._records.append(record)
 
+    async def emit_many(self, records: Sequence[AuditRecord]) -> None:
+        """``emit`` each of ``records``, in order: in one batch if the sink takes one."""
+        emit_many = getattr(self.sink, "emit_many", None)
+        if emit_many is not None:
+            await emit_many(records)
+        else:  # started in order: a group commit keeps it
+            await asyncio.gather(*map(self.sink.emit, records))
+        self._records.extend(records)
+
     async def flush(self) -> None:
         await self.sink.flush()
 
@@ -117,6 +127,10 @@ class JsonlSink:
 
     async def emit(self, record: AuditRecord) -> None:
         await self._writes.submit(record.to_json_bytes())
+
+    async def emit_many(self, records: Sequence[AuditRecord]) -> None:
+        """``emit`` each of ``records``, in order, with one wait for their batch."""
+        await self._writes.submit_many([each.to_json_bytes() for each in records])
 
     def _write(self, lines: list[bytes]) -> None:
         size = self.path.stat().st_size if self.path.exists() else 0

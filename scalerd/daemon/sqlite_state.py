@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -104,12 +104,20 @@ class SqliteStateStore:
         return {name: _decode(document, f"{self.path}: {name}") for name, document in rows}
 
     async def save(self, target: str, stored: StoredTarget) -> None:
+        await self.save_many(((target, stored),))
+
+    async def save_many(self, saves: Sequence[tuple[str, StoredTarget]]) -> None:
+        """Store each ``(target, stored)`` durably before returning: one commit with what
+        else is waiting (a pass's held targets hand theirs over together)."""
         if self._closed:
             raise StateError(f"{self.path}: the state store is closed")
-        runs = self._runs.get(target)
-        if runs is None:
-            runs = self._runs[target] = EncodedRuns()
-        await self._saves.submit((target, encode_row(stored, runs)))
+        rows = []
+        for target, stored in saves:
+            runs = self._runs.get(target)
+            if runs is None:
+                runs = self._runs[target] = EncodedRuns()
+            rows.append((target, encode_row(stored, runs)))
+        await self._saves.submit_many(rows)
 
     def forget(self, target: str) -> None:
         """Drop the JSON remembered for ``target`` (a reload removed it): a target that

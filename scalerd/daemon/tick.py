@@ -223,18 +223,13 @@ async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[AuditR
             on_their_own.append(asyncio.ensure_future(_act_and_write(decided)))
         else:
             holding.append((index, decided))
-    unsaved = await asyncio.gather(
-        *(
-            _save(decided.runtime, ctx, decided.state, None, decided.record_id)
-            for _, decided in holding
-        )
-    )
+    unsaved = await _save_all(ctx, [decided for _, decided in holding])
     for (index, decided), not_saved in zip(holding, unsaved, strict=True):
         action: Action = "dry-run" if decided.decision.changes else "held"
         reason = _reason(decided.decision)
         records[index] = decided.finish(action, reason, None, Applied(), not_saved)
     written = [(index, record) for index, record in enumerate(records) if record is not None]
-    await asyncio.gather(*(ctx.audit.emit(record) for _, record in written))
+    await _emit_all(ctx, [record for _, record in written])
     for index, record in written:
         _recorded(runtimes[index], ctx, record)
     for index, record in zip(later, await asyncio.gather(*on_their_own), strict=True):
@@ -267,6 +262,37 @@ async def _act_and_write(decided: _Decided) -> AuditRecord:
     await decided.ctx.audit.emit(record)
     _recorded(decided.runtime, decided.ctx, record)
     return record
+
+
+async def _save_all(ctx: TickContext, held: list[_Decided]) -> list[str | None]:
+    """``_save`` of each held evaluation's state: in one hand-over when the store takes
+    several at once (one commit, one outcome for all of them)."""
+    save_many = getattr(ctx.store, "save_many", None)
+    if save_many is None:
+        saves = (_save(d.runtime, ctx, d.state, None, d.record_id) for d in held)
+        return list(await asyncio.gather(*saves))
+    for decided in held:
+        runtime = decided.runtime
+        runtime.stored = StoredTarget(
+            decided.state, None, decided.record_id, runtime.stored.operation
+        )
+    try:
+        await save_many([(decided.runtime.name, decided.runtime.stored) for decided in held])
+    except asyncio.CancelledError:
+        raise
+    except Exception as problem:  # an unreachable store must not cost the audit records
+        return [ctx.state_outage.failed(problem)] * len(held)
+    ctx.state_outage.recovered()
+    return [None] * len(held)
+
+
+async def _emit_all(ctx: TickContext, records: list[AuditRecord]) -> None:
+    """Each record written, in order: as one batch when the sink takes one."""
+    emit_many = getattr(ctx.audit, "emit_many", None)
+    if emit_many is not None:
+        await emit_many(records)
+    else:  # started in order: a group commit keeps it
+        await asyncio.gather(*map(ctx.audit.emit, records))
 
 
 def _with_operation(runtime: TargetRuntime, capacity: Capacity) -> Capacity:

@@ -8,15 +8,18 @@ holds up none of the others."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from scalerd.audit import JsonlSink
 from scalerd.clock import ManualClock
 from scalerd.core import Capacity, Sample
 from scalerd.daemon.app import Daemon
 from scalerd.daemon.metrics import DaemonMetrics
 from scalerd.daemon.reads import SharedReads
+from scalerd.daemon.sqlite_state import SqliteStateStore
 from scalerd.daemon.tick import evaluate
 
 from .build import write_config
@@ -231,3 +234,49 @@ async def test_loops_due_together_are_evaluated_as_one_batch(tmp_path: Path) -> 
         await asyncio.wait_for(serving, 10)
     assert sorted(batches[0]) == [f"t{i}" for i in range(TARGETS)]  # every loop, one batch
     assert all(r.last_record is not None for r in daemon.runtimes.values())
+
+
+class StoreAway(SqliteStateStore):
+    """The SQLite store while its disk refuses writes."""
+
+    down = True
+
+    async def save_many(self, saves):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise OSError(28, "No space left on device")
+        await super().save_many(saves)
+
+
+async def test_held_targets_hand_their_states_over_in_one_commit(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _body(TARGETS).replace("values = [40]", "values = [20]"))
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        assert isinstance(daemon.store, SqliteStateStore)
+        before = daemon.store.commits
+        records = await daemon.run_once()  # 20 at 10 per replica: each holds at 2
+        assert {record.action for record in records} == {"held"}
+        assert daemon.store.commits == before + 1
+        assert isinstance(daemon.audit, JsonlSink) and daemon.audit.commits == 1
+    reopened = SqliteStateStore(tmp_path / "state" / "state.db")
+    stored = await reopened.load_all()
+    await reopened.aclose()
+    assert {name: s.last_record_id for name, s in stored.items()} == {
+        record.target: record.id for record in records
+    }
+    lines = (tmp_path / "audit" / "audit.jsonl").read_text().splitlines()
+    written = [json.loads(line) for line in lines]
+    assert [line["id"] for line in written] == [record.id for record in records]
+
+
+async def test_a_store_that_refuses_the_batch_costs_no_record(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _body(3).replace("values = [40]", "values = [20]"))
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        away = StoreAway(tmp_path / "state" / "away.db")
+        daemon.store = away
+        records = await daemon.run_once()
+        assert [record.action for record in records] == ["held"] * 3
+        assert all(record.notes[-1].startswith("state not saved (") for record in records)
+        away.down = False
+        again = await daemon.run_once()
+        assert [record.prev for record in again] == [record.id for record in records]
+        assert not any(note.startswith("state not saved") for r in again for note in r.notes)
+        await away.aclose()
