@@ -68,6 +68,17 @@ class MemorySink:
         pass
 
 
+async def emit_all(sink: AuditSink, records: Sequence[AuditRecord]) -> None:
+    """``sink.emit`` of each of ``records``, in order: in one batch if the sink takes one
+    (an ``emit_many`` of its own; a wrapper that forwards unknown attributes must define
+    its own, or the batch would go past it)."""
+    emit_many = getattr(sink, "emit_many", None)
+    if emit_many is not None:
+        await emit_many(records)
+    else:  # started in order: a group commit keeps it
+        await asyncio.gather(*map(sink.emit, records))
+
+
 class RecentRecords:
     """Passes every record on to ``sink`` and keeps the newest ``keep`` in memory: what the
     daemon can still show while its audit stream cannot be read."""
@@ -85,12 +96,7 @@ class RecentRecords:
         self._records.append(record)
 
     async def emit_many(self, records: Sequence[AuditRecord]) -> None:
-        """``emit`` each of ``records``, in order: in one batch if the sink takes one."""
-        emit_many = getattr(self.sink, "emit_many", None)
-        if emit_many is not None:
-            await emit_many(records)
-        else:  # started in order: a group commit keeps it
-            await asyncio.gather(*map(self.sink.emit, records))
+        await emit_all(self.sink, records)
         self._records.extend(records)
 
     async def flush(self) -> None:

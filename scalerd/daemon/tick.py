@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from ..audit import AuditLog, AuditRecord, AuditSink, new_record_id
 from ..audit.record import JsonObject, describe_shadow
+from ..audit.sinks import emit_all
 from ..clock import Clock
 from ..config import Target
 from ..core import (
@@ -229,7 +230,7 @@ async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[AuditR
         reason = _reason(decided.decision)
         records[index] = decided.finish(action, reason, None, Applied(), not_saved)
     written = [(index, record) for index, record in enumerate(records) if record is not None]
-    await _emit_all(ctx, [record for _, record in written])
+    await emit_all(ctx.audit, [record for _, record in written])
     for index, record in written:
         _recorded(runtimes[index], ctx, record)
     for index, record in zip(later, await asyncio.gather(*on_their_own), strict=True):
@@ -284,15 +285,6 @@ async def _save_all(ctx: TickContext, held: list[_Decided]) -> list[str | None]:
         return [ctx.state_outage.failed(problem)] * len(held)
     ctx.state_outage.recovered()
     return [None] * len(held)
-
-
-async def _emit_all(ctx: TickContext, records: list[AuditRecord]) -> None:
-    """Each record written, in order: as one batch when the sink takes one."""
-    emit_many = getattr(ctx.audit, "emit_many", None)
-    if emit_many is not None:
-        await emit_many(records)
-    else:  # started in order: a group commit keeps it
-        await asyncio.gather(*map(ctx.audit.emit, records))
 
 
 def _with_operation(runtime: TargetRuntime, capacity: Capacity) -> Capacity:

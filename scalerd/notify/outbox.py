@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..audit import AuditRecord, AuditSink
+from ..audit.sinks import emit_all
 from ..plugins import BuildContext
 from .base import Notice, NotifyConfig, Sink
 from .watch import TargetWatch, notices_for
@@ -292,6 +293,11 @@ class _Watched:
     async def emit(self, record: AuditRecord) -> None:
         await self.sink.emit(record)
         self._notifier.offer(record)
+
+    async def emit_many(self, records: Sequence[AuditRecord]) -> None:
+        await emit_all(self.sink, records)
+        for record in records:
+            self._notifier.offer(record)
 
     async def flush(self) -> None:
         await self.sink.flush()

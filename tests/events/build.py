@@ -194,6 +194,16 @@ async def served(directory: Path, text: str) -> AsyncIterator[Served]:
             changed.set()
 
         daemon.audit.emit = recording_emit  # type: ignore[method-assign]
+        emit_many = getattr(daemon.audit, "emit_many", None)
+
+        async def recording_emit_many(batch: list[AuditRecord]) -> None:  # polls due together
+            assert emit_many is not None
+            await emit_many(batch)
+            records.extend(batch)
+            changed.set()
+
+        if emit_many is not None:
+            daemon.audit.emit_many = recording_emit_many  # type: ignore[attr-defined]
         task = asyncio.create_task(daemon.serve())
         while daemon.listening_on is None:
             await asyncio.sleep(0.01)
