@@ -76,11 +76,13 @@ from .server import MIN_CONTROL_TOKEN, build_app
 from .sqlite_state import SqliteStateStore
 from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
 from .tick import (
+    Polled,
     TargetRuntime,
     TickContext,
     evaluate,
     evaluate_polls,
     planned_reads,
+    records_of,
     recover_pending,
 )
 
@@ -288,10 +290,10 @@ class Daemon:
             return await _evaluate_all(runtimes, context, width)
         # one batch after the other: a commit runs while the event loop waits for it (on
         # its thread while decisions run, each row would wait for the GIL)
-        records: list[AuditRecord] = []
+        polled: list[Polled] = []
         for start in range(0, len(runtimes), width):
-            records += await evaluate_polls(runtimes[start : start + width], context)
-        return records
+            polled += await evaluate_polls(runtimes[start : start + width], context)
+        return await records_of(polled)  # (a slow one delays no batch after its own)
 
     async def _evaluate(
         self, runtime: TargetRuntime, context: TickContext, trigger: Trigger = POLL

@@ -66,6 +66,7 @@ __all__ = [
     "evaluate_polls",
     "fenced",
     "planned_reads",
+    "records_of",
     "recover_pending",
 ]
 
@@ -118,6 +119,9 @@ class TickContext:
 
 Action = Literal["scaled", "held", "dry-run", "failed", "skipped"]
 
+# a poll of ``evaluate_polls``: its record, or the future of one still going on
+Polled = AuditRecord | asyncio.Future[AuditRecord]
+
 
 async def evaluate(
     runtime: TargetRuntime, ctx: TickContext, trigger: Trigger = POLL
@@ -158,7 +162,7 @@ async def _evaluate(
     return record
 
 
-async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) -> list[AuditRecord]:
+async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) -> list[Polled]:
     """A poll of each of ``runtimes``, as :func:`evaluate` makes it, step by step for all
     of them together: the capacities asked for concurrently, then each target decided in
     turn, then the states saved, then the records written. What waits is one step of many
@@ -167,6 +171,8 @@ async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) ->
 
     A change is made as :func:`evaluate` makes it (written ahead, then applied), each on
     its own; a target whose evaluation is under way (an event) is evaluated after it.
+    Those, and a poll whose actuator is still answering, are returned as the future of
+    their record (:func:`records_of`): the next batch does not wait for them.
     Outside a cluster only (there, each evaluation keeps its own lease and fence), and
     after ``ctx.reads.prefetch`` (a read still under way would be waited for in turn).
     """
@@ -176,20 +182,34 @@ async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) ->
         await runtimes[index].lock.acquire()  # (free: it does not suspend)
     try:
         polled = await _polls([runtimes[index] for index in free], ctx)
-    finally:
+    except BaseException:
         for index in free:
             runtimes[index].lock.release()
-    records: list[AuditRecord | None] = [None] * len(runtimes)
-    for index, record in zip(free, polled, strict=True):
-        records[index] = record
-    busy = [index for index, record in enumerate(records) if record is None]
-    later = await asyncio.gather(*(evaluate(runtimes[index], ctx) for index in busy))
-    for index, record in zip(busy, later, strict=True):
-        records[index] = record
-    return [record for record in records if record is not None]
+        raise
+    outcomes: list[Polled | None] = [None] * len(runtimes)
+    for index, outcome in zip(free, polled, strict=True):
+        outcomes[index] = outcome
+        if isinstance(outcome, AuditRecord):
+            runtimes[index].lock.release()
+        else:  # the evaluation still going on keeps its target's lock until it ends
+            _release_when_done(outcome, runtimes[index].lock)
+    return [
+        # being evaluated (an event): polled once that evaluation is done
+        asyncio.ensure_future(evaluate(runtimes[index], ctx)) if outcome is None else outcome
+        for index, outcome in enumerate(outcomes)
+    ]
 
 
-async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[AuditRecord]:
+def _release_when_done(going: asyncio.Future[AuditRecord], lock: asyncio.Lock) -> None:
+    going.add_done_callback(lambda _: lock.release())
+
+
+async def records_of(outcomes: list[Polled]) -> list[AuditRecord]:
+    """The records of ``evaluate_polls``'s outcomes, once those still going on have ended."""
+    return [outcome if isinstance(outcome, AuditRecord) else await outcome for outcome in outcomes]
+
+
+async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[Polled]:
     now = ctx.clock.now()
     asked = [asyncio.ensure_future(runtime.actuator.current()) for runtime in runtimes]
     await asyncio.sleep(0)  # one turn: an actuator that answers from memory has answered
@@ -233,9 +253,10 @@ async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[AuditR
     await emit_all(ctx.audit, [record for _, record in written])
     for index, record in written:
         _recorded(runtimes[index], ctx, record)
-    for index, record in zip(later, await asyncio.gather(*on_their_own), strict=True):
-        records[index] = record
-    return [record for record in records if record is not None]
+    outcomes: list[Polled] = [record for record in records]  # type: ignore[misc]
+    for index, going in zip(later, on_their_own, strict=True):
+        outcomes[index] = going
+    return outcomes
 
 
 async def _when_known(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from scalerd.audit import JsonlSink
 from scalerd.clock import ManualClock
 from scalerd.core import Capacity, Sample
@@ -167,8 +169,14 @@ async def test_reads_done_first_keep_each_targets_timeout_and_failure() -> None:
 # --- polls evaluated together ---------------------------------------------------------
 
 
-async def test_an_actuator_slow_to_answer_holds_up_no_other_target(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _body(TARGETS))
+@pytest.mark.parametrize(
+    "header", ["", "max_concurrent_evaluations = 2\n"], ids=["one batch", "batches of two"]
+)
+async def test_an_actuator_slow_to_answer_holds_up_no_other_target(
+    tmp_path: Path, header: str
+) -> None:
+    """Neither the targets of its batch nor those of the batches after it."""
+    config = write_config(tmp_path, _body(TARGETS), header=header)
     async with Daemon(config, clock=ManualClock(T0)) as daemon:
         slow = daemon.runtimes["t3"]
         released = asyncio.Event()
