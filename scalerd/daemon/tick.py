@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -146,17 +146,34 @@ async def _evaluate(
     if ctx.cluster is not None and fence is None:
         problem = _lease_lost(runtime, ctx)
         record = _record_without_decision(runtime, ctx, now, started, problem, described)
+        await ctx.audit.emit(record)
+        _recorded(runtime, ctx, record)
+        return record
+    observations = await _read_sources(runtime, ctx, trigger, now)
+    asked = runtime.actuator.current()
+    return await _once_capacity_known(runtime, ctx, now, started, observations, asked, described)
+
+
+async def _once_capacity_known(
+    runtime: TargetRuntime,
+    ctx: TickContext,
+    now: datetime,
+    started: float,
+    observations: list[Observation],
+    asked: Awaitable[Capacity],
+    trigger: JsonObject,
+) -> AuditRecord:
+    """An evaluation from its readings on: the capacity, the decision and the change, the
+    record written."""
+    try:
+        capacity = _with_operation(runtime, await asked)
+    except asyncio.CancelledError:
+        raise
+    except Exception as problem:  # the actuator could not say: record it, decide nothing
+        record = _record_without_decision(runtime, ctx, now, started, problem, trigger)
     else:
-        observations = await _read_sources(runtime, ctx, trigger, now)
-        try:
-            capacity = _with_operation(runtime, await runtime.actuator.current())
-        except asyncio.CancelledError:
-            raise
-        except Exception as problem:  # the actuator could not say: record it, decide nothing
-            record = _record_without_decision(runtime, ctx, now, started, problem, described)
-        else:
-            decided = _Decided.of(runtime, ctx, now, started, capacity, observations, described)
-            record = await _act(decided)
+        decided = _Decided.of(runtime, ctx, now, started, capacity, observations, trigger)
+        record = await _act(decided)
     await ctx.audit.emit(record)
     _recorded(runtime, ctx, record)
     return record
@@ -265,18 +282,7 @@ async def _when_known(
     """The rest of a poll whose actuator is still answering, as :func:`evaluate` goes on."""
     started = time.perf_counter()
     observations = await _read_sources(runtime, ctx, POLL, now)
-    try:
-        capacity = _with_operation(runtime, await asked)
-    except asyncio.CancelledError:
-        raise
-    except Exception as problem:
-        record = _record_without_decision(runtime, ctx, now, started, problem, _POLL)
-    else:
-        decided = _Decided.of(runtime, ctx, now, started, capacity, observations, _POLL)
-        record = await _act(decided)
-    await ctx.audit.emit(record)
-    _recorded(runtime, ctx, record)
-    return record
+    return await _once_capacity_known(runtime, ctx, now, started, observations, asked, _POLL)
 
 
 async def _act_and_write(decided: _Decided) -> AuditRecord:
