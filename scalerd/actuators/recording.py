@@ -16,8 +16,11 @@ for tests and demos that check who wrote what under which lease.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,7 +84,10 @@ class RecordingActuator:
     async def current(self) -> Capacity:
         now = self._clock.now()
         if self._persist_to is not None:  # another replica may have changed it
-            persisted = _read_persisted(self._persist_to)[0]
+            # a write under way (its lock held) lands first, as at a resource: a reader
+            # never sees the old capacity of a write that is already being made
+            async with _shared(self._persist_to):
+                persisted = _read_persisted(self._persist_to)[0]
             if persisted is not None:
                 self._resize(persisted, now)
         ready = sum(1 for ready_at in self._ready_at if ready_at <= now)
@@ -170,6 +176,25 @@ class _locked:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._file.close()
+
+
+@contextlib.asynccontextmanager
+async def _shared(path: Path) -> AsyncIterator[None]:
+    """A shared lock on ``{path}.lock``, waited for without blocking the event loop (the
+    writer holding it may be a paused process)."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as file:
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def build(config: RecordingConfig, ctx: BuildContext) -> Actuator:
