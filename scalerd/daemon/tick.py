@@ -128,13 +128,9 @@ async def evaluate(
 ) -> AuditRecord:
     """Evaluate ``runtime`` once; never two evaluations of one target at a time. A value an
     event offered for a metric is used instead of reading that metric's source."""
-    async with runtime.lock:
-        if ctx.slots is None:
-            with fenced(runtime, ctx):
-                return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
-        async with ctx.slots:
-            with fenced(runtime, ctx):  # the lease as it is once this evaluation may start
-                return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
+    async with runtime.lock, ctx.slots or contextlib.nullcontext():
+        with fenced(runtime, ctx):  # the lease as it is once this evaluation may start
+            return await _evaluate(runtime, ctx, CURRENT_FENCE.get(), trigger)
 
 
 async def _evaluate(
@@ -300,10 +296,7 @@ async def _save_all(ctx: TickContext, held: list[_Decided]) -> list[str | None]:
         saves = (_save(d.runtime, ctx, d.state, None, d.record_id) for d in held)
         return list(await asyncio.gather(*saves))
     for decided in held:
-        runtime = decided.runtime
-        runtime.stored = StoredTarget(
-            decided.state, None, decided.record_id, runtime.stored.operation
-        )
+        _keep(decided.runtime, decided.state, None, decided.record_id)
     try:
         await save_many([(decided.runtime.name, decided.runtime.stored) for decided in held])
     except asyncio.CancelledError:
@@ -589,8 +582,7 @@ async def _save(
 ) -> str | None:
     """Keep the target's memory and store it; the store's problem in words if it could not
     be saved (an outage is noted once, not raised)."""
-    # what else is stored (an operation in flight) stays
-    runtime.stored = StoredTarget(state, pending, last_record_id, runtime.stored.operation)
+    _keep(runtime, state, pending, last_record_id)
     try:
         await ctx.store.save(runtime.name, runtime.stored)
     except (asyncio.CancelledError, LeaseLost):
@@ -599,6 +591,14 @@ async def _save(
         return ctx.state_outage.failed(problem)
     ctx.state_outage.recovered()
     return None
+
+
+def _keep(
+    runtime: TargetRuntime, state: TargetState, pending: Pending | None, last_record_id: str | None
+) -> None:
+    """The target's memory after an evaluation; what else is stored (an operation in
+    flight) stays."""
+    runtime.stored = StoredTarget(state, pending, last_record_id, runtime.stored.operation)
 
 
 def _prev(runtime: TargetRuntime) -> str | None:
