@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..core import Observation, Sample
@@ -37,6 +37,9 @@ Outcome = tuple[Sample, ...] | str
 class _Read:
     started: datetime
     outcome: asyncio.Future[Outcome]
+    # its observation per (metric, source name), once it has ended: the targets that read
+    # it share one (an observation is immutable)
+    observed: dict[tuple[str, str], Observation] = field(default_factory=dict)
 
 
 class SharedReads:
@@ -65,7 +68,8 @@ class SharedReads:
         ]
         deadline = asyncio.get_running_loop().time()
         observations = []
-        for metric, outcome in joined:
+        for metric, read in joined:
+            outcome = read.outcome
             if not outcome.done():
                 try:
                     async with asyncio.timeout_at(deadline + timeouts[metric]):
@@ -77,12 +81,16 @@ class SharedReads:
                         )
                     )
                     continue
-            result = outcome.result()
-            observations.append(
-                Observation.failed(metric, f"{names[metric]}: {result}")
-                if isinstance(result, str)
-                else Observation(metric, result)
-            )
+            key = (metric, names[metric])
+            observation = read.observed.get(key)
+            if observation is None:
+                result = outcome.result()
+                observation = read.observed[key] = (
+                    Observation.failed(metric, f"{names[metric]}: {result}")
+                    if isinstance(result, str)
+                    else Observation(metric, result)
+                )
+            observations.append(observation)
         return observations
 
     async def prefetch(
@@ -96,23 +104,24 @@ class SharedReads:
         pending = {
             outcome
             for source, name, timeout, fresh_for in reads
-            if not (outcome := self._join(source, name, timeout, now, fresh_for)).done()
+            if not (outcome := self._join(source, name, timeout, now, fresh_for).outcome).done()
         }
         if pending:
             await asyncio.wait(pending)
 
     def _join(
         self, source: Source, name: str, timeout: float, now: datetime, fresh_for: timedelta
-    ) -> asyncio.Future[Outcome]:
+    ) -> _Read:
         read = self._reads.get(source)
         if read is not None and (
             not read.outcome.done() or timedelta(0) <= now - read.started < fresh_for
         ):
-            return read.outcome
-        outcome = asyncio.ensure_future(self._read(source, name, timeout))
-        self._reads[source] = _Read(now, outcome)
+            return read
+        read = self._reads[source] = _Read(
+            now, asyncio.ensure_future(self._read(source, name, timeout))
+        )
         self.reads += 1
-        return outcome
+        return read
 
     async def _read(self, source: Source, name: str, timeout: float) -> Outcome:
         started = time.perf_counter()

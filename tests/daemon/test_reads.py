@@ -69,6 +69,27 @@ async def test_targets_that_read_a_source_together_share_one_read() -> None:
     assert seen[0][0].samples == (Sample(T0, 40.0),)  # type: ignore[attr-defined]
 
 
+async def test_a_finished_read_gives_its_readers_one_observation_per_metric_and_name() -> None:
+    clock = ManualClock(T0)
+    queue = Counting(clock)
+    queue.fail = "refused"
+    reads = SharedReads(DaemonMetrics())
+    await reads.prefetch([(queue, "queue", 1.0, FRESH)], T0)
+
+    async def observe(metric: str, name: str) -> object:
+        (observation,) = await reads.observe(
+            {metric: queue}, {metric: name}, {metric: 1.0}, T0, FRESH
+        )
+        return observation
+
+    first, again = await observe("depth", "queue"), await observe("depth", "queue")
+    assert first is again  # built once, shared: an observation is immutable
+    other_metric, other_name = await observe("backlog", "queue"), await observe("depth", "orders")
+    assert (other_metric.metric, other_metric.error) == ("backlog", "queue: refused")  # type: ignore[attr-defined]
+    assert (other_name.metric, other_name.error) == ("depth", "orders: refused")  # type: ignore[attr-defined]
+    assert queue.reads == 1
+
+
 async def test_a_read_is_shared_within_half_an_interval_and_repeated_after() -> None:
     clock = ManualClock(T0)
     queue = Counting(clock)
