@@ -1,5 +1,5 @@
 """``scalerd simulate --config PATH --trace CSV [--target NAME] [--out DIR] [--compare PATH ...]
-[--window START:END]``.
+[--window START:END] [--no-plot]``.
 
 Every config named (``--config`` first, then each ``--compare``) is replayed on the same
 trace in this one process, with the same command-line overrides of ``[simulate]``. One
@@ -9,7 +9,9 @@ one chart. ``--window`` zooms the plots (never the files or scores) into part of
 The scores go to stdout as one table.
 
 The simulator is imported when the command runs, not when the CLI starts, so that
-``scalerd``'s other commands do not pay for loading it (and matplotlib).
+``scalerd``'s other commands do not pay for loading it. matplotlib is loaded, and the
+charts drawn, by a :class:`~.plotter.Plotter` in a child process while the replays run and
+their files are written; ``--no-plot`` (or a ladder, which has no chart) never loads it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ..traces import Trace
-    from .plot import Replay
+    from .plotter import Plotter, Replay
     from .scenario import Scenario
 
 __all__ = ["add_arguments", "run"]
@@ -80,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="START:END",
         help="plot only this part of the trace, as durations from its start, e.g. 3d:4d",
     )
+    parser.add_argument(
+        "--no-plot",
+        action="store_true",
+        help="write the files and the table only: no timeline.png or compare.png",
+    )
     model = parser.add_argument_group(
         "capacity model", "each overrides the config's [simulate] key of the same name"
     )
@@ -121,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..traces import TraceError, load_trace
+    from .plotter import Plotter
     from .report import SCORE_HEADERS, format_table, score_cells
     from .scenario import load_scenario
 
@@ -133,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
         ]
         labels = _unique([scenario.label for scenario in scenarios])
         several = len(scenarios) > 1
-        with _progress(labels) as bars:
+        # the plots draw replicas; a ladder's replay writes its files only (README)
+        charts = not args.no_plot and any(scenario.spec.ladder is None for scenario in scenarios)
+        # started before the replays, so that matplotlib loads while they run
+        with Plotter.start(fork=charts) as plotter, _progress(labels) as bars:
             replays = [
                 _replay(
                     scenario,
@@ -141,22 +152,25 @@ def run(args: argparse.Namespace) -> int:
                     label,
                     args.out / label if several else args.out,
                     args.window,
+                    plotter if charts else None,
                     bars.get(label),
                 )
                 for scenario, label in zip(scenarios, labels, strict=True)
             ]
-        # the plots draw replicas; a ladder's replay writes its files only (README)
-        if several and all(replay.timeline.tier_units is None for replay in replays):
-            from .plot import plot_comparison
-
-            title = f"{', '.join(labels)} on {Path(trace.origin).name}"
-            plot_comparison(replays, title, args.out / "compare.png", args.window)
+            if charts and several and all(replay.timeline.tier_units is None for replay in replays):
+                title = f"{', '.join(labels)} on {Path(trace.origin).name}"
+                plotter.comparison(replays, title, args.out / "compare.png", args.window)
+            failures = plotter.finish()
     except ConfigError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
         return 1
     except (TraceError, ValueError) as error:
         print(error, file=sys.stderr)
+        return 1
+    if failures:
+        for failure in failures:
+            print(failure, file=sys.stderr)
         return 1
     rows = [[replay.label, *score_cells(replay.scores)] for replay in replays]
     print(format_table(("config", *SCORE_HEADERS), rows))
@@ -170,11 +184,13 @@ def _replay(
     label: str,
     out: Path,
     window: tuple[float, float] | None,
+    plotter: Plotter | None,
     bar: _Bar | None = None,
 ) -> Replay:
-    """Replay, write the three files to ``out``, and return the replay."""
+    """Replay, write the two files to ``out``, hand the chart to ``plotter`` (``None``: no
+    chart), and return the replay."""
     from .output import summary, write_outputs
-    from .plot import Replay, plot_timeline
+    from .plotter import Replay
     from .run import simulate
     from .scores import score
 
@@ -183,9 +199,11 @@ def _replay(
         bar.writing()
     scores = score(timeline)
     trace_name = Path(trace.origin).name
+    out.mkdir(parents=True, exist_ok=True)
+    if plotter is not None and timeline.tier_units is None:
+        # drawn (in the plotter's process) while the files are written here
+        plotter.timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png", window)
     write_outputs(out, timeline, summary(scenario, trace_name, timeline, scores))
-    if timeline.tier_units is None:
-        plot_timeline(timeline, scores, f"{label} on {trace_name}", out / "timeline.png", window)
     if bar is not None:
         bar.done()
     return Replay(label, timeline, scores)

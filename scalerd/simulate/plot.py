@@ -29,6 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
+from .plotter import Replay
 from .run import Timeline
 from .scores import Scores, scale_actions
 
@@ -40,15 +41,6 @@ SLICES = 400
 # markers small enough that a flapping replay still reads as a band, not a smear
 _MANY_ACTIONS = 300
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """One config's replay, as a chart draws it."""
-
-    label: str
-    timeline: Timeline
-    scores: Scores
 
 
 @dataclass(frozen=True, slots=True)
