@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,22 @@ def timeline_csv(timeline: Timeline) -> str:
     ladder's replay adds :data:`LADDER_COLUMNS`, a rule with ``[[breaker]]``s a last
     ``breakers_open`` column (the open breakers' names, joined by "+")."""
     names = list(timeline.readings)
+    header = (*COLUMNS, *(f"metric:{name}" for name in names[1:]))
+    if timeline.units is None and timeline.breakers_open is None:
+        return _numbers_csv(timeline, header)
+    return _cells_csv(timeline, header)
+
+
+def _cells_csv(timeline: Timeline, header: tuple[str, ...]) -> str:
+    """:func:`timeline_csv` through the csv writer, for rows that hold text (a ladder's
+    operation and reason, the open breakers' names), which it quotes where needed."""
+    names = list(timeline.readings)
     ladder = _ladder_cells(timeline)
     columns = [timeline.readings[name] for name in names]
     decimals = DEMAND_DECIMALS
     whole = timeline.interval.is_integer()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = (*COLUMNS, *(f"metric:{name}" for name in names[1:]))
     header = header if ladder is None else (*header, *LADDER_COLUMNS)
     breakers = timeline.breakers_open
     writer.writerow(header if breakers is None else (*header, "breakers_open"))
@@ -59,6 +69,45 @@ def timeline_csv(timeline: Timeline) -> str:
                 *(() if breakers is None else (breakers[tick],)),
             )
         )
+    return buffer.getvalue()
+
+
+def _numbers_csv(timeline: Timeline, header: tuple[str, ...]) -> str:
+    """:func:`timeline_csv` when every cell is a number: each row one ``%`` format, the
+    bytes the csv writer writes (a number never needs quoting; ``%.6f`` spells a float as
+    ``f"{x:.6f}"`` does, ``%d`` an integer as ``str`` does). A header cell that needs
+    quoting (a metric's name) goes through the csv writer."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(header)
+    decimals = DEMAND_DECIMALS
+    readings = list(timeline.readings.values())
+    interval = timeline.interval
+    if interval.is_integer():
+        # tick x interval, as the writer's int(t): exact, as every tick time is an integer
+        step = int(interval)
+        times: Sequence[object] = range(0, len(timeline) * step, step)
+        time_format = "%d"
+    else:
+        times = [timeline.time(tick) for tick in range(len(timeline))]
+        time_format = "%.3f"
+    number = f"%.{decimals}f"
+    row = ",".join(
+        (time_format, number, number, "%d", "%d", "%d", "%d", *(number for _ in readings[1:]))
+    )
+    rows = zip(
+        times,
+        timeline.demand,
+        readings[0],
+        timeline.recommended,
+        timeline.desired,
+        timeline.provisioned,
+        timeline.ready,
+        *readings[1:],
+        strict=True,
+    )
+    buffer.write("\n".join(map((row).__mod__, rows)))
+    if len(timeline):
+        buffer.write("\n")
     return buffer.getvalue()
 
 
