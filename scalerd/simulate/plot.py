@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -350,8 +351,24 @@ def _legend(axes: Axes, views: Sequence[_View]) -> None:
 def steps(axes: Axes, edges: Sequence[float], values: Sequence[float], **style: Any) -> None:
     """Each value held from its tick's start to the next one's. A line, not ``stairs``:
     matplotlib simplifies long lines when drawing them, and a two-week replay has 80 000
-    steps."""
-    axes.step(edges, [*values, values[-1]], where="post", **style)
+    steps.
+
+    A tick that holds the value of the tick before adds nothing to the line (the
+    horizontal segment goes on through it), so it is left out: the same line, from the
+    ticks where the value changes (a replica count changes a few thousand times in 80 000
+    ticks, a bound often never), and every later step (layout, drawing) handles that many
+    points rather than all of them."""
+    ys = np.asarray(values, dtype=float)
+    xs = np.asarray(edges, dtype=float)
+    changes = np.empty(len(ys), dtype=bool)
+    changes[:1] = True
+    np.not_equal(ys[1:], ys[:-1], out=changes[1:])  # NaN != NaN: every NaN is kept
+    axes.step(
+        np.append(xs[:-1][changes], xs[-1]),
+        np.append(ys[changes], ys[-1]),
+        where="post",
+        **style,
+    )
 
 
 def _time_unit(seconds: float) -> tuple[str, float]:

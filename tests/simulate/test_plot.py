@@ -75,3 +75,25 @@ def test_window_zooms_and_compare_overlays(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad:
         main([*args, "--window", "3h:2h"])
     assert bad.value.code == 2
+
+
+def test_a_step_line_keeps_only_the_ticks_where_its_value_changes() -> None:
+    import matplotlib.pyplot as plt
+
+    from scalerd.simulate.plot import steps
+
+    values = [3, 3, 3, 5, 5, 2, 2, 2, 2, 7, float("nan"), float("nan"), 7, 7]
+    edges = [15.0 * tick for tick in range(len(values) + 1)]
+    figure, axes = plt.subplots()
+    try:
+        steps(axes, edges, values)
+        xs, ys = axes.get_lines()[-1].get_data()
+    finally:
+        plt.close(figure)
+    # each change, and the last tick held to the last edge
+    assert list(xs) == [0.0, 45.0, 75.0, 135.0, 150.0, 165.0, 180.0, 210.0]
+    assert [y if y == y else "nan" for y in ys] == [3, 5, 2, 7, "nan", "nan", 7, 7]
+    # the line holds every tick's value over that tick
+    for tick, value in enumerate(values):
+        held = ys[max(i for i, x in enumerate(xs) if x <= edges[tick])]
+        assert held == value or (held != held and value != value), tick
