@@ -29,12 +29,22 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from .plotter import Replay
 from .run import Timeline
 from .scores import Scores, scale_actions
 
-__all__ = ["Replay", "Slice", "plot_comparison", "plot_timeline", "shortfall_slices", "steps"]
+__all__ = [
+    "Replay",
+    "Slice",
+    "plot_comparison",
+    "plot_timeline",
+    "prepare",
+    "shortfall_slices",
+    "steps",
+]
 
 _HOURS_AXIS_UP_TO = 48.0  # longer replays are read in days
 # the bottom strip: this many slices of the window, at most
@@ -100,9 +110,7 @@ def _draw(
     # each replay has its own interval: its own ticks and edges within the window
     views = [_View(replay, *_ticks(replay.timeline, window), per) for replay in replays]
 
-    figure, (load, replicas, strip) = plt.subplots(
-        3, 1, sharex=True, figsize=(13, 8.5), height_ratios=(3, 2.4, 1), layout="constrained"
-    )
+    figure, (load, replicas, strip) = _spare.pop() if _spare else _figure()
     if window is not None:
         title += f"  [window {_span(start)} to {_span(stop)}]"
     figure.suptitle(title, fontsize=11)
@@ -113,6 +121,23 @@ def _draw(
     strip.set_xlim(start / per, min(stop, longest) / per)
     figure.savefig(path, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
+
+
+# a figure made ahead (prepare()), for the next chart
+_spare: list[tuple[Figure, Any]] = []
+
+
+def prepare() -> None:
+    """Make the next chart's figure and its empty panels now, while there is time (the
+    plotter's child does, while the replay runs): they are the same for every chart."""
+    if not _spare:
+        _spare.append(_figure())
+
+
+def _figure() -> tuple[Figure, Any]:
+    return plt.subplots(
+        3, 1, sharex=True, figsize=(13, 8.5), height_ratios=(3, 2.4, 1), layout="constrained"
+    )
 
 
 class _View:
@@ -127,10 +152,15 @@ class _View:
             end,
             per,
         )
-        self.edges = [replay.timeline.time(tick) / per for tick in range(first, end + 1)]
+        # timeline.time(tick) / per, for every tick at once (the same floats)
+        self.edges = np.arange(first, end + 1) * replay.timeline.interval / per
 
     def column(self, values: Sequence[float]) -> list[float]:
         return list(values[self.first : self.end])
+
+    def array(self, values: Sequence[float]) -> np.ndarray[Any, Any]:
+        """The window's part of a column, as numbers for numpy (a view of the column)."""
+        return np.asarray(values)[self.first : self.end]
 
 
 def _ticks(timeline: Timeline, window: tuple[float, float] | None) -> tuple[int, int]:
@@ -175,9 +205,9 @@ def _draw_load(axes: Axes, views: Sequence[_View]) -> None:
         _draw_need(axes, views)
         return
     (view,) = views
-    serving = [ready * view.timeline.capacity for ready in view.column(view.timeline.ready)]
+    serving = view.array(view.timeline.ready) * view.timeline.capacity
     steps(axes, view.edges, serving, color="tab:green", linewidth=1.0, label="ready capacity")
-    demand = view.column(view.timeline.demand)
+    demand = view.array(view.timeline.demand)
     steps(axes, view.edges, demand, color="black", linewidth=0.6, label="demand")
     axes.set_ylabel("work per second")
     axes.set_ylim(bottom=0)
@@ -247,28 +277,30 @@ def _draw_replicas(axes: Axes, views: Sequence[_View]) -> None:
     for index, view in reversed(list(enumerate(views))):  # the first config on top
         timeline, edges = view.timeline, view.edges
         colour = _colour(index, "tab:blue", views)
-        provisioned = view.column(timeline.provisioned)
+        provisioned = view.array(timeline.provisioned)
+        most = int(provisioned.max())
         if single:
-            recommended = view.column(timeline.recommended)
+            recommended = view.array(timeline.recommended)
             steps(axes, edges, recommended, color="tab:gray", linewidth=0.6, label="recommended")
-            ready = view.column(timeline.ready)
+            ready = view.array(timeline.ready)
             steps(axes, edges, ready, color="tab:green", linewidth=1.0, label="ready")
             steps(axes, edges, provisioned, color=colour, linewidth=1.0, label="provisioned")
-            clipped = max(recommended) > max(provisioned) * 1.15 + 0.5
+            clipped = int(recommended.max()) > most * 1.15 + 0.5
             _draw_actions(axes, view)
         else:
-            _draw_series(axes, view, provisioned, colour, _label(view.replay), 1.0)
-        top = max(top, max(provisioned))
+            label = _label(view.replay)
+            _draw_series(axes, view, provisioned.tolist(), colour, label, 1.0)
+        top = max(top, most)
         if timeline.minimum is not None and timeline.maximum is not None:
             key = (tuple(timeline.minimum), tuple(timeline.maximum))
             if key not in bounds:
                 bounds[key] = []
-                high = view.column(timeline.maximum)
+                high = view.array(timeline.maximum)
                 style: dict[str, Any] = {"color": "dimgray", "linewidth": 0.9}
                 steps(axes, edges, high, linestyle="--", **style)
-                steps(axes, edges, view.column(timeline.minimum), linestyle=":", **style)
+                steps(axes, edges, view.array(timeline.minimum), linestyle=":", **style)
                 # a max far above what was used would flatten the lines: it may run off the top
-                top = max(top, min(max(high), max(provisioned) * 2 + 1))
+                top = max(top, min(int(high.max()), most * 2 + 1))
             bounds[key].append(view.replay.label)
     for (lows, highs), labels in bounds.items():
         steady = len(set(lows)) == 1 and len(set(highs)) == 1
@@ -299,10 +331,10 @@ def _draw_actions(axes: Axes, view: _View) -> None:
         (1, "^", "tab:orange", "scale out"),
         (-1, "v", "tab:purple", "scale in"),
     ):
-        ticks = [tick for tick, moved in actions if moved == direction]
+        ticks = np.array([tick for tick, moved in actions if moved == direction], dtype=int)
         axes.scatter(
-            [view.edges[tick - first] for tick in ticks],
-            [timeline.provisioned[tick] for tick in ticks],
+            view.edges[ticks - first],
+            np.asarray(timeline.provisioned)[ticks],
             marker=marker,
             s=size,
             color=colour,
@@ -348,7 +380,7 @@ def _legend(axes: Axes, views: Sequence[_View]) -> None:
     axes.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9)
 
 
-def steps(axes: Axes, edges: Sequence[float], values: Sequence[float], **style: Any) -> None:
+def steps(axes: Axes, edges: ArrayLike, values: ArrayLike, **style: Any) -> None:
     """Each value held from its tick's start to the next one's. A line, not ``stairs``:
     matplotlib simplifies long lines when drawing them, and a two-week replay has 80 000
     steps.

@@ -235,7 +235,10 @@ def _child(jobs: int, results: int) -> None:
     threading.Thread(target=receive, daemon=True).start()
     imported: BaseException | None = None
     try:
-        from . import plot  # noqa: F401  (the slow part, under way during the replay)
+        # the slow part, under way during the replay; and the first chart's figure
+        from . import plot
+
+        plot.prepare()
     except BaseException as error:  # reported for each chart, as it would have been here
         imported = error
     with os.fdopen(results, "wb") as out:
