@@ -248,6 +248,9 @@ class _Bar:
 def _progress(labels: list[str]) -> Iterator[dict[str, _Bar]]:
     """A rich progress bar per config on stderr, when it is a terminal (a pipe or a file
     gets nothing, so the table stays the only output)."""
+    if not _may_be_terminal():
+        yield {}
+        return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -271,6 +274,20 @@ def _progress(labels: list[str]) -> Iterator[dict[str, _Bar]]:
         transient=True,
     ) as progress:
         yield {label: _Bar(progress, label) for label in labels}
+
+
+def _may_be_terminal() -> bool:
+    """False where rich's ``Console(stderr=True).is_terminal`` is sure to be: stderr is no
+    tty and neither ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` says otherwise. A pipe or a
+    file then never loads rich; anything else is left to rich to decide."""
+    import os
+
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -69,3 +69,21 @@ def test_no_progress_when_not_a_terminal(
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert err == "" and "━" not in out and out.startswith("config ")
+
+
+@pytest.mark.parametrize(("env", "bars"), [({"FORCE_COLOR": "1"}, True), ({}, False)])
+def test_piped_it_shows_progress_only_when_rich_is_told_to(
+    tmp_path: Path, env: dict[str, str], bars: bool
+) -> None:
+    # a pipe is looked at without loading rich, unless the environment may make it a terminal
+    trace = tmp_path / "short.csv"
+    trace.write_text("t_seconds,value\n" + "".join(f"{60 * i},{i % 7}\n" for i in range(120)))
+    command = [*COMMAND, "--out", str(tmp_path / "pipe")]
+    command[command.index(str(TRACE))] = str(trace)
+    base = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        command, env={**base, **env}, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("━" in done.stderr) is bars
+    assert done.stdout.startswith("config ")
