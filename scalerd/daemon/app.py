@@ -74,7 +74,7 @@ from .outage import Outage
 from .reads import SharedReads
 from .server import MIN_CONTROL_TOKEN, build_app
 from .sqlite_state import SqliteStateStore
-from .state import FileStateStore, RedisStateStore, StateStore, StoredTarget
+from .state import FileStateStore, RedisStateStore, StateError, StateStore, StoredTarget
 from .tick import (
     Polled,
     TargetRuntime,
@@ -210,7 +210,10 @@ class Daemon:
             self.runtimes = await self._build_runtimes(self.config, {}, previous={})
             await self.cluster.join()
         else:
-            stored = await self.store.load_all()
+            try:
+                stored = await self.store.load_all()
+            except StateError as problem:  # a damaged or newer store: say which, do not start
+                raise StartupError(str(problem)) from None
             self.runtimes = await self._build_runtimes(self.config, stored, previous={})
             for runtime in self.runtimes.values():
                 await _settle(runtime, self.store, self.recent, self.audit_log)

@@ -22,9 +22,13 @@ document written by :class:`~scalerd.daemon.state.FileStateStore` at ``legacy_pa
 the same transaction that marks the import done, and leaves that file where it was as a
 backup: it is never read again.
 
+A database written by an earlier scalerd (``format`` 1: its rows' runs as objects with their
+times as text) is converted on opening, in one transaction, row by row.
+
 Layout: ``targets(name TEXT PRIMARY KEY, document BLOB)`` where ``document`` is the JSON of
-:func:`~scalerd.daemon.state.encode_stored`; ``meta(key, value)`` holds ``format`` and
-``imported_from``.
+:func:`~scalerd.daemon.state.encode_stored` with its state as
+:func:`~scalerd.daemon.state_codec.encode_row_state` writes it; ``meta(key, value)`` holds
+``format`` (:data:`~scalerd.daemon.state_codec.ROW_FORMAT`) and ``imported_from``.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from .state import (
     encode_stored,
     read_file_documents,
 )
-from .state_codec import FORMAT, EncodedRuns
+from .state_codec import FORMAT, ROW_FORMAT, EncodedRuns
 
 __all__ = ["SqliteStateStore", "encode_row"]
 
@@ -163,11 +167,31 @@ class SqliteStateStore:
     def _check_format(self, connection: sqlite3.Connection) -> None:
         row = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         if row is None:
-            connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
-        elif row[0] != str(FORMAT):
+            connection.execute("INSERT INTO meta VALUES ('format', ?)", (str(ROW_FORMAT),))
+        elif row[0] == str(FORMAT):
+            self._convert_rows(connection)
+        elif row[0] != str(ROW_FORMAT):
             raise StateError(
-                f"{self.path}: state format {row[0]}, this scalerd reads format {FORMAT}"
+                f"{self.path}: state format {row[0]}, this scalerd reads formats"
+                f" {FORMAT} and {ROW_FORMAT}"
             )
+
+    def _convert_rows(self, connection: sqlite3.Connection) -> None:
+        """The rows of a format 1 database in this format, in the opening transaction (a
+        row that does not decode stops the start with its name, and nothing changes)."""
+        rows = connection.execute("SELECT name, document FROM targets").fetchall()
+        converted = [
+            (name, encode_row(_decode(document, f"{self.path}: {name}", row=False)))
+            for name, document in rows
+        ]
+        connection.executemany(_UPSERT, converted)
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(ROW_FORMAT),))
+        log.info(
+            "converted the state database to its current format",
+            database=str(self.path),
+            targets=len(converted),
+            format=ROW_FORMAT,
+        )
 
     def _import_legacy(self, connection: sqlite3.Connection) -> None:
         """A file store's document, once, in the transaction that creates the database."""
@@ -175,12 +199,11 @@ class SqliteStateStore:
         if done is not None or self.legacy_path is None:
             return
         documents = read_file_documents(self.legacy_path)
-        for name, document in documents.items():
-            decode_document(document, f"{self.legacy_path}: {name}")  # refuse a damaged one
-        connection.executemany(
-            _UPSERT,
-            [(name, orjson.dumps(document)) for name, document in documents.items()],
-        )
+        rows = [  # (a damaged document is refused, and nothing is imported)
+            (name, encode_row(decode_document(document, f"{self.legacy_path}: {name}")))
+            for name, document in documents.items()
+        ]
+        connection.executemany(_UPSERT, rows)
         connection.execute(
             "INSERT INTO meta VALUES ('imported_from', ?)",
             (str(self.legacy_path) if documents else "",),
@@ -218,7 +241,8 @@ class SqliteStateStore:
 
 
 def encode_row(stored: StoredTarget, runs: EncodedRuns | None = None) -> bytes:
-    """:func:`~scalerd.daemon.state.encode_stored` as JSON, the state written through
+    """:func:`~scalerd.daemon.state.encode_stored` as JSON, its state as a row holds it
+    (:func:`~scalerd.daemon.state_codec.encode_row_state`), written through
     ``runs`` (the target's :class:`~scalerd.daemon.state_codec.EncodedRuns`: what it
     wrote last time is not encoded again; a fresh one without)."""
     if stored.pending is None and stored.operation is None:  # (as good as always)
@@ -258,9 +282,9 @@ def _transaction(connection: sqlite3.Connection) -> Any:
     connection.execute("COMMIT")
 
 
-def _decode(document: bytes, where: str) -> StoredTarget:
+def _decode(document: bytes, where: str, *, row: bool = True) -> StoredTarget:
     try:
         data = orjson.loads(document)
     except ValueError as exc:
         raise StateError(f"{where}: not a stored target: {exc}") from None
-    return decode_document(data, where)
+    return decode_document(data, where, row=row)

@@ -143,13 +143,14 @@ def encode_stored(stored: StoredTarget) -> JsonObject:
     }
 
 
-def decode_stored(data: Mapping[str, Any]) -> StoredTarget:
-    """The inverse of :func:`encode_stored`. Raises ``ValueError`` if ``data`` is not one."""
+def decode_stored(data: Mapping[str, Any], *, row: bool = False) -> StoredTarget:
+    """The inverse of :func:`encode_stored` (its state as a SQLite row holds it if
+    ``row``). Raises ``ValueError`` if ``data`` is not one."""
     try:
         pending = data["pending"]
         operation = data.get("operation")  # absent in documents of earlier versions
         return StoredTarget(
-            state=decode_state(data["state"]),
+            state=decode_state(data["state"], row=row),
             pending=None if pending is None else _decode_pending(pending),
             last_record_id=data["last_record_id"],
             operation=None if operation is None else _decode_in_flight(operation),
@@ -380,12 +381,13 @@ def _unwrap(data: Any, where: str, key: str) -> Any:
     return data[key]
 
 
-def decode_document(document: Any, where: str) -> StoredTarget:
-    """``document`` (an encoded target) decoded; a ``StateError`` naming ``where`` if not one."""
+def decode_document(document: Any, where: str, *, row: bool = False) -> StoredTarget:
+    """``document`` (an encoded target; a SQLite row's if ``row``) decoded; a
+    ``StateError`` naming ``where`` if not one."""
     if not isinstance(document, dict):
         raise StateError(f"{where}: not a stored target")
     try:
-        return decode_stored(document)
+        return decode_stored(document, row=row)
     except ValueError as exc:
         raise StateError(f"{where}: {exc}") from None
 

@@ -6,6 +6,13 @@ and forget every cooldown. This module turns that value into plain JSON and back
 loss: datetimes as RFC 3339 with microseconds and their UTC offset, floats as Python
 writes them (which round-trips exactly).
 
+A SQLite row holds the state in its own form (:data:`ROW_FORMAT`, :func:`encode_row_state`):
+the runs that move on at every save (each metric's samples, the recommendations, the
+scale events), which are most of a row, as arrays with their times in integer
+microseconds since the epoch (``[1767603660000000,50.0]``, half the bytes of
+``{"at":"2026-01-05T09:01:00+00:00","value":50.0}`` and as exact); the rest as
+:func:`encode_state` writes it.
+
 Kept out of :mod:`scalerd.core` (which does no I/O and knows no formats) and free of I/O
 itself, so the stores stay small and the mapping is tested on its own.
 """
@@ -13,7 +20,8 @@ itself, so the stores stay small and the mapping is tested on its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from operator import is_
 from typing import Any
 
@@ -31,15 +39,22 @@ from ..core.model import (
 
 __all__ = [
     "FORMAT",
+    "ROW_FORMAT",
     "EncodedRuns",
     "decode_state",
     "decode_time",
+    "encode_row_state",
     "encode_state",
     "encode_time",
 ]
 
 # bumped when the encoding changes incompatibly; a store refuses a format it does not know
 FORMAT = 1
+# a SQLite row's: FORMAT with the runs as arrays (format 1 rows are converted on opening)
+ROW_FORMAT = 2
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 JsonObject = dict[str, Any]
 
@@ -85,21 +100,55 @@ def encode_state(state: TargetState, time: Callable[[datetime], Any] | None = No
     }
 
 
+def encode_row_state(
+    state: TargetState, time: Callable[[datetime], Any] | None = None
+) -> JsonObject:
+    """``state`` as a SQLite row holds it: :func:`encode_state`, its runs as arrays with
+    their times in microseconds since the epoch (``time`` writes the other datetimes)."""
+    rest = encode_state(replace(state, samples={}, recommendations=(), events=()), time)
+    return {
+        "samples": {
+            metric: [[_micros(sample.at), sample.value] for sample in samples]
+            for metric, samples in state.samples.items()
+        },
+        "recommendations": [[_micros(item.at), item.replicas] for item in state.recommendations],
+        "events": [[_micros(event.at), event.before, event.after] for event in state.events],
+        **{key: value for key, value in rest.items() if key not in _RUNS},
+    }
+
+
+_RUNS = frozenset({"samples", "recommendations", "events"})
+
+
+def _micros(at: datetime) -> int:
+    """``at`` as integer microseconds since the epoch: exact, whatever its time zone."""
+    if at.tzinfo is None:
+        raise ValueError(f"state times must be aware datetimes, got {at!r}")
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: object) -> datetime:
+    if type(micros) is not int:
+        raise ValueError(f"a state time in microseconds is an integer, got {micros!r}")
+    return _EPOCH + timedelta(microseconds=micros)
+
+
 class EncodedRuns:
-    """One target's state as JSON, remembering what it wrote last time.
+    """One target's state as a SQLite row holds it (:func:`encode_row_state`), remembering
+    what it wrote last time.
 
     Between two saves a target's sample windows and recommendations move on by a point or
     two: the same objects, a few dropped at the front, a few added at the back. Each run
     (a metric's samples, the recommendations, the scale events) is remembered as where
     its JSON array is in the last text written, with the tuple it was written from; the
     next save writes only the points added and takes the rest of the array from that text
-    (every element is a JSON object, so the elements start at its ``{``, which nothing
-    inside one holds). So is the rest of the state, written again only when one of its
+    (every element is an array of numbers, so the elements start at its ``[``, which
+    nothing inside one holds). So is the rest of the state, written again only when one of its
     fields is another object (a state is immutable: the same objects write the same JSON).
 
-    The result is the JSON :func:`encode_state` gives, as orjson writes it (an aware
+    The result is the JSON :func:`encode_row_state` gives, as orjson writes it (an aware
     datetime as ``encode_time`` does, or with its own offset, which decodes to the same
-    instant); building the codec's dicts for every point again costs ten times more.
+    instant); building the codec's lists for every point again costs ten times more.
     What it holds is the last text written (a row, which the store hands to SQLite, so
     while the row waits for its commit it is not there twice).
     """
@@ -116,7 +165,7 @@ class EncodedRuns:
         self._rest: _Run = ((), 0, 0)
 
     def json(self, state: TargetState, head: bytes = b"", tail: bytes = b"") -> bytes:
-        """``state`` as the JSON of :func:`encode_state`, between ``head`` and ``tail``
+        """``state`` as the JSON of :func:`encode_row_state`, between ``head`` and ``tail``
         (what a row holds around it)."""
         _check_aware(state)
         text = self._text
@@ -244,7 +293,7 @@ def _write(
                     if kept <= len(items) and items[:kept] == old[dropped:]:
                         cut = start + 1  # (after the "[")
                         for _ in range(dropped):
-                            cut = text.index(b"{", cut + 1, end)
+                            cut = text.index(b"[", cut + 1, end)
                         if kept == len(items):  # none added
                             parts += (b"[", last[cut:end])
                             return items, at, at + 1 + end - cut
@@ -261,26 +310,26 @@ def _write(
 
 
 def _sample(sample: Sample) -> bytes:
-    """A sample's JSON object; its time's text is remembered from the last one written
+    """A sample's JSON array; its time's text is remembered from the last one written
     (the samples of a pass share their times)."""
     global _last_at
     at = sample.at
     last, prefix = _last_at
-    if at is not last and not (at == last and at.tzinfo is last.tzinfo and at.fold == last.fold):
-        prefix = orjson.dumps({"at": at})[:-1] + b',"value":'
+    if at is not last and at != last:
+        prefix = b"[%d," % _micros(at)
         _last_at = (at, prefix)
-    return prefix + orjson.dumps(sample.value) + b"}"
+    return prefix + orjson.dumps(sample.value) + b"]"
 
 
-_last_at: tuple[datetime, bytes] = (datetime.min.replace(tzinfo=UTC), b"")
+_last_at: tuple[datetime, bytes] = (_EPOCH, b"[0,")
 
 
 def _recommendation(item: Recommendation) -> bytes:
-    return orjson.dumps({"at": item.at, "replicas": item.replicas})
+    return b"[%d,%b]" % (_micros(item.at), orjson.dumps(item.replicas))
 
 
 def _event(event: ScaleEvent) -> bytes:
-    return orjson.dumps({"at": event.at, "before": event.before, "after": event.after})
+    return b"[%d,%b]" % (_micros(event.at), orjson.dumps([event.before, event.after])[1:-1])
 
 
 def _check_aware(state: TargetState) -> None:
@@ -300,24 +349,17 @@ def _check_aware(state: TargetState) -> None:
             raise ValueError(f"state times must be aware datetimes, got {at!r}")
 
 
-def decode_state(data: Mapping[str, Any]) -> TargetState:
-    """The inverse of :func:`encode_state`. Raises ``ValueError`` if ``data`` is not one."""
+def decode_state(data: Mapping[str, Any], *, row: bool = False) -> TargetState:
+    """The inverse of :func:`encode_state` (of :func:`encode_row_state` if ``row``).
+    Raises ``ValueError`` if ``data`` is not one."""
+    sample, recommendation, event = _ROW_RUNS if row else _RUNS_AS_OBJECTS
     try:
         return TargetState(
             samples={
-                metric: tuple(
-                    Sample(decode_time(item["at"]), float(item["value"])) for item in items
-                )
-                for metric, items in data["samples"].items()
+                metric: tuple(map(sample, items)) for metric, items in data["samples"].items()
             },
-            recommendations=tuple(
-                Recommendation(decode_time(item["at"]), int(item["replicas"]))
-                for item in data["recommendations"]
-            ),
-            events=tuple(
-                ScaleEvent(decode_time(item["at"]), int(item["before"]), int(item["after"]))
-                for item in data["events"]
-            ),
+            recommendations=tuple(map(recommendation, data["recommendations"])),
+            events=tuple(map(event, data["events"])),
             scale_out_cooldown_until=_optional_decode_time(data["scale_out_cooldown_until"]),
             scale_in_cooldown_until=_optional_decode_time(data["scale_in_cooldown_until"]),
             scale_out_base=data["scale_out_base"],
@@ -334,8 +376,27 @@ def decode_state(data: Mapping[str, Any]) -> TargetState:
                 name: _decode_breaker(item) for name, item in data.get("breakers", {}).items()
             },
         )
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise ValueError(f"not an encoded target state: {type(exc).__name__}: {exc}") from None
+
+
+_RUNS_AS_OBJECTS = (
+    lambda item: Sample(decode_time(item["at"]), float(item["value"])),
+    lambda item: Recommendation(decode_time(item["at"]), int(item["replicas"])),
+    lambda item: ScaleEvent(decode_time(item["at"]), int(item["before"]), int(item["after"])),
+)
+_ROW_RUNS = (
+    lambda item: Sample(_from_micros(item[0]), float(_one_more(item, 2))),
+    lambda item: Recommendation(_from_micros(item[0]), int(_one_more(item, 2))),
+    lambda item: ScaleEvent(_from_micros(item[0]), int(item[1]), int(_one_more(item, 3))),
+)
+
+
+def _one_more(item: Any, size: int) -> Any:
+    """The last of ``item``'s ``size`` values (an array of another size is not a point)."""
+    if len(item) != size:
+        raise ValueError(f"a stored point has {size} values, got {item!r}")
+    return item[-1]
 
 
 def _decode_demand(data: Mapping[str, Any] | None) -> DemandHistory:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,21 @@ def test_the_redis_example_runs(tmp_path: Path, redis_server: Any) -> None:
     assert client.keys("scalerd:state:*") == [b"scalerd:state:order-workers"]
     client.close()
     shutil.rmtree(tmp_path / "examples")
+
+
+def test_run_with_a_state_database_it_cannot_read_says_which_and_exits_2(tmp_path: Path) -> None:
+    """A state database of a newer scalerd (or a damaged row) stops the start with the
+    file and the problem, not a traceback, and the database is left as it was."""
+    config = write_config(tmp_path, BODY)
+    assert scalerd("run", "--once", "--config", str(config), cwd=tmp_path).returncode == 0
+    database = tmp_path / "state" / "state.db"
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
+    db.close()
+    done = scalerd("run", "--once", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "scalerd run: " in done.stderr and "state.db: state format 99" in done.stderr
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("99",)
+    db.close()

@@ -33,7 +33,7 @@ from scalerd.daemon.state import (
     decode_document,
     encode_stored,
 )
-from scalerd.daemon.state_codec import FORMAT, EncodedRuns, encode_state
+from scalerd.daemon.state_codec import FORMAT, ROW_FORMAT, EncodedRuns, encode_row_state
 from scalerd.daemon.tick import TargetRuntime, TickContext, evaluate, recover_pending
 from scalerd.files import replace_atomically
 from scalerd.plugins import Applied, BuildContext
@@ -85,7 +85,9 @@ async def test_a_database_of_a_newer_format_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as other:
         other.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
     store = SqliteStateStore(path)
-    with pytest.raises(StateError, match=f"state format 99, this scalerd reads format {FORMAT}"):
+    with pytest.raises(
+        StateError, match=f"state format 99, this scalerd reads formats {FORMAT} and {ROW_FORMAT}"
+    ):
         await store.load_all()
     await store.aclose()
 
@@ -116,7 +118,53 @@ async def test_a_file_that_is_not_a_database_is_an_error_naming_it(tmp_path: Pat
 def test_a_row_is_the_codec_s_json(kept: StoredTarget) -> None:
     """The row has the codec's JSON, its datetimes written by orjson
     (a field added to one and not the other fails here)."""
-    assert json.loads(encode_row(kept)) == json.loads(json.dumps(encode_stored(kept)))
+    assert json.loads(encode_row(kept)) == json.loads(json.dumps(_row_document(kept)))
+
+
+def _row_document(kept: StoredTarget) -> dict[str, object]:
+    """The codec's stored target with its state as a row holds it."""
+    return {**encode_stored(kept), "state": encode_row_state(kept.state)}
+
+
+def test_a_row_s_runs_are_arrays_of_microseconds_and_half_the_bytes() -> None:
+    """What a row is for: the runs, which move on at every save, take half the bytes of
+    the codec's objects with their times as text, and read back as exactly the instants
+    saved (microseconds, a time zone other than UTC)."""
+    zone = timezone(timedelta(hours=5, minutes=30))
+    at = datetime(2026, 11, 22, 15, 30, 0, 123457, tzinfo=zone)
+    state = TargetState(
+        samples={"cpu": tuple(Sample(at + timedelta(seconds=15 * n), 50.0 + n) for n in range(20))},
+        recommendations=tuple(Recommendation(at + timedelta(seconds=15 * n), 4) for n in range(20)),
+        events=(ScaleEvent(at, 3, 4),),
+    )
+    row = json.loads(encode_row(StoredTarget(state)))
+    assert row["state"]["samples"]["cpu"][0] == [1795341600123457, 50.0]
+    assert row["state"]["recommendations"][1] == [1795341615123457, 4]
+    assert row["state"]["events"] == [[1795341600123457, 3, 4]]
+    as_objects = len(json.dumps(encode_stored(StoredTarget(state)), separators=(",", ":")))
+    assert len(encode_row(StoredTarget(state))) < 0.6 * as_objects
+    decoded = decode_document(row, "row", row=True).state
+    assert decoded == state and decoded.samples["cpu"][0].at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("runs", "problem"),
+    [
+        ({"samples": {"cpu": [["1795341600123457", 1.0]]}}, "integer"),
+        ({"samples": {"cpu": [[1795341600123457.0, 1.0]]}}, "integer"),
+        ({"samples": {"cpu": [[1795341600123457]]}}, "2 values"),
+        ({"recommendations": [[1795341600123457, 3, 4]]}, "2 values"),
+        ({"events": [[]]}, "IndexError"),
+        ({"samples": {"cpu": [{"at": "2026-11-22T10:00:00+00:00", "value": 1.0}]}}, "KeyError"),
+    ],
+)
+def test_a_row_with_a_damaged_point_is_an_error_naming_it(
+    runs: dict[str, object], problem: str
+) -> None:
+    document = _row_document(StoredTarget())
+    document["state"] = {**document["state"], **runs}  # type: ignore[dict-item]
+    with pytest.raises(StateError, match=f"state.db: web: .*{problem}"):
+        decode_document(document, "state.db: web", row=True)
 
 
 def _windows(seed: int) -> list[TargetState]:
@@ -155,15 +203,15 @@ def test_a_row_written_from_what_it_wrote_before_is_the_codec_s_json(seed: int) 
     for state in _windows(seed):
         kept = StoredTarget(state, last_record_id="r")
         row = encode_row(kept, runs)
-        assert json.loads(row) == json.loads(json.dumps(encode_stored(kept)))
-        assert decode_document(json.loads(row), "row").state == state
+        assert json.loads(row) == json.loads(json.dumps(_row_document(kept)))
+        assert decode_document(json.loads(row), "row", row=True).state == state
 
 
 def _row_as_orjson_writes_the_codec(kept: StoredTarget) -> bytes:
     """The row as scalerd wrote it before rows were joined from remembered runs: orjson's
     encoding of the codec's objects, their datetimes passed to orjson as they are."""
     document = encode_stored(kept)
-    document["state"] = encode_state(kept.state, time=lambda at: at)
+    document["state"] = encode_row_state(kept.state, time=lambda at: at)
     return orjson.dumps(document)
 
 
@@ -259,6 +307,61 @@ def test_a_naive_time_is_refused_before_it_is_written() -> None:
     naive = replace(rich_state(), last_active_at=datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="aware"):
         encode_row(StoredTarget(naive))
+
+
+# --- a database of the earlier row format -------------------------------------------------
+
+
+async def test_a_database_of_format_1_is_converted_on_opening(tmp_path: Path) -> None:
+    """The rows an earlier scalerd wrote (the codec's objects, times as text) read back as
+    they were, are rewritten in this format in the opening transaction, and are not
+    converted again."""
+    path = tmp_path / "state.db"
+    kept = {"web": stored(3), "orders-db": StoredTarget(rich_state(), last_record_id="r9")}
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        old.execute("CREATE TABLE targets (name TEXT PRIMARY KEY, document BLOB NOT NULL)")
+        old.execute("INSERT INTO meta VALUES ('format', '1'), ('imported_from', '')")
+        old.executemany(
+            "INSERT INTO targets VALUES (?, ?)",
+            [(name, orjson.dumps(encode_stored(each))) for name, each in kept.items()],
+        )
+    old.close()
+    store = SqliteStateStore(path)
+    assert await store.load_all() == kept
+    await store.aclose()
+    with sqlite3.connect(path) as after:
+        assert after.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("2",)
+        rows = dict(after.execute("SELECT name, document FROM targets").fetchall())
+    after.close()
+    assert rows == {name: encode_row(each) for name, each in kept.items()}
+    again = SqliteStateStore(path)
+    assert await again.load_all() == kept
+    await again.aclose()
+
+
+async def test_a_damaged_row_of_format_1_stops_the_conversion_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        old.execute("CREATE TABLE targets (name TEXT PRIMARY KEY, document BLOB NOT NULL)")
+        old.execute("INSERT INTO meta VALUES ('format', '1')")
+        old.execute(
+            "INSERT INTO targets VALUES ('web', ?)", (orjson.dumps(encode_stored(stored())),)
+        )
+        old.execute("INSERT INTO targets VALUES ('api', ?)", (b'{"state": {}}',))
+    old.close()
+    store = SqliteStateStore(path)
+    with pytest.raises(StateError, match=r"state\.db: api"):
+        await store.load_all()
+    await store.aclose()
+    with sqlite3.connect(path) as after:
+        assert after.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("1",)
+        web = after.execute("SELECT document FROM targets WHERE name = 'web'").fetchone()[0]
+    after.close()
+    assert web == orjson.dumps(encode_stored(stored()))
 
 
 # --- the import of a FileStateStore document ----------------------------------------------
