@@ -184,19 +184,30 @@ def test_the_redis_example_runs(tmp_path: Path, redis_server: Any) -> None:
     shutil.rmtree(tmp_path / "examples")
 
 
-def test_run_with_a_state_database_it_cannot_read_says_which_and_exits_2(tmp_path: Path) -> None:
-    """A state database of a newer scalerd (or a damaged row) stops the start with the
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("UPDATE meta SET value = '99' WHERE key = 'format'", "state.db: state format 99"),
+        ("UPDATE targets SET document = '{\"state\": {}}' WHERE name = 'api'", "state.db: api: "),
+    ],
+    ids=["newer-format", "damaged-row"],
+)
+def test_run_with_a_state_database_it_cannot_read_says_which_and_exits_2(
+    tmp_path: Path, damage: str, problem: str
+) -> None:
+    """A state database of a newer scalerd, or a damaged row, stops the start with the
     file and the problem, not a traceback, and the database is left as it was."""
     config = write_config(tmp_path, BODY)
     assert scalerd("run", "--once", "--config", str(config), cwd=tmp_path).returncode == 0
     database = tmp_path / "state" / "state.db"
     with sqlite3.connect(database) as db:
-        db.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
+        db.execute(damage)
+        before = db.execute("SELECT * FROM targets ORDER BY name").fetchall()
     db.close()
     done = scalerd("run", "--once", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert "scalerd run: " in done.stderr and "state.db: state format 99" in done.stderr
+    assert "scalerd run: " in done.stderr and problem in done.stderr
     with sqlite3.connect(database) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("99",)
+        assert db.execute("SELECT * FROM targets ORDER BY name").fetchall() == before
     db.close()
