@@ -7,6 +7,8 @@ recording actuator per target. Each size runs in its own process (so its peak RS
 own) and measures:
 
 * ``load``: ``load_config`` of the generated file;
+* ``start``: the daemon's start with that config (the state store opened and read, the
+  runtimes built), as ``scalerd run`` starts;
 * ``pass``: one evaluation of every target through the daemon's real tick code
   (``Daemon.run_once``: sources → decide → apply → save → audit, with the configured
   SQLite state store and JSON-lines audit file) on a manual clock, windows warm (20 passes
@@ -79,7 +81,9 @@ def measure_size(
 
 async def _passes(path: Path, config: Any, load_s: float, profile: int) -> dict[str, Any]:
     clock = ManualClock(T0)
+    started = time.perf_counter()
     async with Daemon(path, clock=clock, config=config, listen="127.0.0.1:0") as daemon:
+        start_s = time.perf_counter() - started
         freeze_what_lives_long()  # as `scalerd run` does
         runtimes = list(daemon.runtimes.values())
         capacities = {runtime.name: await runtime.actuator.current() for runtime in runtimes}
@@ -119,6 +123,7 @@ async def _passes(path: Path, config: Any, load_s: float, profile: int) -> dict[
         ).print_stats(profile)
     return {
         "load_s": load_s,
+        "start_s": start_s,
         "pass_s": pass_s,
         "pass_cpu_s": pass_cpu_s,
         "commits": commits,
@@ -243,7 +248,7 @@ def main() -> int:
         f" best of {REPEAT}; ratio = pass / core (wall, then CPU time of the process)\n"
     )
     header = (
-        f"{'targets':>8} {'load':>8} {'pass':>8} {'core':>8} {'ratio':>6}"
+        f"{'targets':>8} {'load':>8} {'start':>8} {'pass':>8} {'core':>8} {'ratio':>6}"
         f" {'pass cpu':>9} {'core cpu':>9} {'ratio':>6} {'per target':>11} {'peak RSS':>9}"
     )
     print(header)
@@ -260,7 +265,8 @@ def main() -> int:
             print(done.stderr[done.stderr.find("function calls") - 30 :], file=sys.stderr)
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"{size:>8} {result['load_s']:>7.2f}s {result['pass_s']:>7.3f}s"
+            f"{size:>8} {result['load_s']:>7.2f}s {result['start_s']:>7.2f}s"
+            f" {result['pass_s']:>7.3f}s"
             f" {result['core_s']:>7.3f}s {result['pass_s'] / result['core_s']:>5.2f}x"
             f" {result['pass_cpu_s']:>8.3f}s {result['core_cpu_s']:>8.3f}s"
             f" {result['pass_cpu_s'] / result['core_cpu_s']:>5.2f}x"
