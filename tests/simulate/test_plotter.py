@@ -177,3 +177,13 @@ def test_a_window_with_no_tick_is_still_one_line(
     )
     assert code == 1
     assert "holds no tick of this replay" in capsys.readouterr().err
+
+
+def test_leaving_on_an_error_stops_and_reaps_the_child() -> None:
+    with pytest.raises(RuntimeError), Plotter.start() as plotter:
+        pid = plotter.pid
+        assert pid is not None
+        raise RuntimeError("the replay failed")
+    assert plotter.pid is None and pid is not None
+    with pytest.raises(ChildProcessError):  # already waited for: no zombie left
+        os.waitpid(pid, os.WNOHANG)
