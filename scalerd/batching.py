@@ -36,6 +36,8 @@ class GroupCommit(Generic[T]):
 
     async def submit_many(self, items: Sequence[T]) -> None:
         """``submit`` for several items at once: one wait for all of them."""
+        if not items:  # nothing to wait for (a waiter without items would wait forever)
+            return
         self._items.extend(items)
         committed = asyncio.get_running_loop().create_future()
         self._waiters.append(committed)

@@ -191,30 +191,59 @@ async def evaluate_polls(runtimes: Sequence[TargetRuntime], ctx: TickContext) ->
     """
     assert ctx.cluster is None
     free = [index for index, runtime in enumerate(runtimes) if not runtime.lock.locked()]
-    for index in free:
-        await runtimes[index].lock.acquire()  # (free: it does not suspend)
+    locked = slotted = 0
     try:
+        for index in free:
+            await runtimes[index].lock.acquire()  # (free: it does not suspend)
+            locked += 1
+        # each poll takes its place among the evaluations under way once it holds its
+        # target, as ``evaluate`` does, and keeps it while it goes on on its own; the
+        # polls for which no place is free now (others wait on a slow API) are made on
+        # their own, each once a place is
+        if ctx.slots is not None and free:
+            await ctx.slots.acquire()
+            slotted = 1
+            while slotted < len(free) and not ctx.slots.locked():
+                await ctx.slots.acquire()  # (a free place: it does not suspend)
+                slotted += 1
+            for index in free[slotted:]:
+                runtimes[index].lock.release()
+            locked = slotted
+            free = free[:slotted]
         polled = await _polls([runtimes[index] for index in free], ctx)
     except BaseException:
-        for index in free:
+        for index in free[:locked]:
             runtimes[index].lock.release()
+        for _ in range(slotted):
+            ctx.slots.release()  # type: ignore[union-attr]
         raise
     outcomes: list[Polled | None] = [None] * len(runtimes)
     for index, outcome in zip(free, polled, strict=True):
         outcomes[index] = outcome
+        done = _Done(runtimes[index].lock, ctx.slots)
         if isinstance(outcome, AuditRecord):
-            runtimes[index].lock.release()
+            done()
         else:  # the evaluation still going on keeps its target's lock until it ends
-            _release_when_done(outcome, runtimes[index].lock)
+            outcome.add_done_callback(done)
     return [
-        # being evaluated (an event): polled once that evaluation is done
+        # being evaluated (an event), or no place free: polled on its own once it can be
         asyncio.ensure_future(evaluate(runtimes[index], ctx)) if outcome is None else outcome
         for index, outcome in enumerate(outcomes)
     ]
 
 
-def _release_when_done(going: asyncio.Future[AuditRecord], lock: asyncio.Lock) -> None:
-    going.add_done_callback(lambda _: lock.release())
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """What a poll of ``evaluate_polls`` gives back when it ends: its target's lock and
+    its place among the evaluations under way."""
+
+    lock: asyncio.Lock
+    slots: asyncio.Semaphore | None
+
+    def __call__(self, _: object = None) -> None:
+        self.lock.release()
+        if self.slots is not None:
+            self.slots.release()
 
 
 async def records_of(outcomes: list[Polled]) -> list[AuditRecord]:
@@ -263,7 +292,8 @@ async def _polls(runtimes: list[TargetRuntime], ctx: TickContext) -> list[Polled
         reason = _reason(decided.decision)
         records[index] = decided.finish(action, reason, None, Applied(), not_saved)
     written = [(index, record) for index, record in enumerate(records) if record is not None]
-    await emit_all(ctx.audit, [record for _, record in written])
+    if written:
+        await emit_all(ctx.audit, [record for _, record in written])
     for index, record in written:
         _recorded(runtimes[index], ctx, record)
     outcomes: list[Polled] = [record for record in records]  # type: ignore[misc]
@@ -292,6 +322,8 @@ async def _save_all(ctx: TickContext, held: list[_Decided]) -> list[str | None]:
     """``_save`` of each held evaluation's state: in one hand-over when the store takes
     several at once (one commit, one outcome for all of them)."""
     save_many = getattr(ctx.store, "save_many", None)
+    if not held:
+        return []
     if save_many is None:
         saves = (_save(d.runtime, ctx, d.state, None, d.record_id) for d in held)
         return list(await asyncio.gather(*saves))

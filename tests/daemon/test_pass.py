@@ -218,6 +218,27 @@ async def test_a_target_being_evaluated_is_polled_after_that_evaluation(tmp_path
     assert busy.last_record == records[1]
 
 
+async def test_a_batch_whose_every_target_is_being_evaluated_polls_them_after(
+    tmp_path: Path,
+) -> None:
+    """A poll that comes due while its target is being evaluated (an event, a control
+    change) is made once that evaluation ends, and the target's loop goes on polling:
+    the batch that had nothing to save or write waits for no commit."""
+    config = write_config(tmp_path, _body(2))
+    async with Daemon(config, clock=ManualClock(T0)) as daemon:
+        await daemon.run_once()  # every target held from here on (a commit each batch)
+        for runtime in daemon.runtimes.values():
+            await runtime.lock.acquire()
+        passing = asyncio.create_task(daemon.run_once())
+        await asyncio.sleep(0.05)
+        for runtime in daemon.runtimes.values():
+            runtime.lock.release()
+        records = await asyncio.wait_for(passing, 5)
+        assert [record.target for record in records] == ["t0", "t1"]
+        again = await asyncio.wait_for(daemon.run_once(), 5)
+    assert all(record.prev == before.id for record, before in zip(again, records, strict=True))
+
+
 async def test_loops_due_together_are_evaluated_as_one_batch(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
