@@ -5,11 +5,11 @@ problem in a large file still names its line. ``bench/config_load.py`` has the t
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli
 
 from scalerd import config as config_module
 from scalerd.config import load_config
@@ -24,13 +24,13 @@ def test_a_rule_file_included_by_many_targets_is_parsed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsed: list[int] = []
-    loads = tomllib.loads
+    loads = tomli.loads
 
     def counting(text: str) -> dict[str, Any]:
         parsed.append(len(text))
         return loads(text)
 
-    monkeypatch.setattr(config_module.tomllib, "loads", counting)
+    monkeypatch.setattr(config_module.tomli, "loads", counting)
     config = load_config(generate(tmp_path, 200))
     assert len(config.targets) == 200
     assert sum(target.rule_file is not None for target in config.targets) == 100
@@ -78,3 +78,19 @@ def test_each_target_of_a_shared_rule_file_gets_its_own_merge(tmp_path: Path) ->
     # the generator overrides max per target over the shared file's max = 20
     assert [target.spec.rule.maximum for target in included] == [11, 13, 15]
     assert all(target.spec.rule.track[1].aggregation == "p95" for target in included)
+
+
+def test_the_version_of_a_config_holding_an_integer_beyond_64_bits() -> None:
+    """The digest is written with orjson, which knows no integer beyond 64 bits; a plugin
+    field that allows one still gets a version (the same one each time), not a crash."""
+    from pydantic import BaseModel
+
+    class Huge(BaseModel):
+        threshold: int
+
+    huge = {"events": Huge(threshold=2**70)}
+    other = {"events": Huge(threshold=2**70 + 1)}
+    version = config_module._version(None, huge, {}, [])  # type: ignore[arg-type]
+    assert version == config_module._version(None, huge, {}, [])  # type: ignore[arg-type]
+    assert version != config_module._version(None, other, {}, [])  # type: ignore[arg-type]
+    assert len(version) == 12
