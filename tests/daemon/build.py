@@ -81,7 +81,10 @@ def audit_records(directory: Path) -> list[dict[str, Any]]:
     path = directory / "audit" / "audit.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # the daemon may be writing: a last line not yet ended is not a record yet
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 class Running:
