@@ -168,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
     except (TraceError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
+    except OSError as error:  # the output folder or a file in it cannot be written
+        print(f"cannot write {error.filename or args.out}: {error.strerror}", file=sys.stderr)
+        return 1
     if failures:
         for failure in failures:
             print(failure, file=sys.stderr)

@@ -187,3 +187,12 @@ def test_leaving_on_an_error_stops_and_reaps_the_child() -> None:
     assert plotter.pid is None and pid is not None
     with pytest.raises(ChildProcessError):  # already waited for: no zombie left
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    run = _command(tmp_path, tmp_path / "a-file" / "out", "--no-plot")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"cannot write {tmp_path / 'a-file' / 'out'}: Not a directory"
+    ]
