@@ -321,9 +321,9 @@ async def _act_and_write(decided: _Decided) -> AuditRecord:
 async def _save_all(ctx: TickContext, held: list[_Decided]) -> list[str | None]:
     """``_save`` of each held evaluation's state: in one hand-over when the store takes
     several at once (one commit, one outcome for all of them)."""
-    save_many = getattr(ctx.store, "save_many", None)
     if not held:
         return []
+    save_many = getattr(ctx.store, "save_many", None)
     if save_many is None:
         saves = (_save(d.runtime, ctx, d.state, None, d.record_id) for d in held)
         return list(await asyncio.gather(*saves))
